@@ -1,0 +1,34 @@
+"""Default limits, in one place. A rubric's [extraction] and [sandbox] tables
+override any of them; the CLI overrides the sandbox timeout."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ExtractionLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_total_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)   # 1 GiB uncompressed
+    max_entry_bytes: int = Field(default=512 * 1024 * 1024, gt=0)    # one file
+    max_entries: int = Field(default=5000, gt=0)
+    max_ratio: float = Field(default=200.0, gt=1)                    # uncompressed / compressed
+    max_depth: int = Field(default=20, gt=0)                         # path components
+    max_archive_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)  # the zip itself
+
+
+class SandboxLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_seconds: int = Field(default=900, gt=0)      # wall clock, whole submission
+    memory_mb: int = Field(default=4096, gt=0)
+    cpus: float = Field(default=1.0, gt=0)
+    pids: int = Field(default=256, gt=0)
+    tmpfs_mb: int = Field(default=256, gt=0)
+    output_max_mb: int = Field(default=512, gt=0)        # what the host reads back
+    max_image_pixels: int = Field(default=50_000_000, gt=0)
+
+
+# Plots and input images are opened on the host with this pixel cap
+# (Pillow's decompression-bomb guard); 7848x5723 real plots fit under it.
+MAX_IMAGE_PIXELS = 60_000_000

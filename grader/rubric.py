@@ -1,0 +1,223 @@
+"""The rubric: everything assignment-specific, read from a TOML file.
+
+No part id, file pattern, dataset, threshold or point value lives in Python
+code; it lives in ``rubrics/<assignment>.toml`` (and the baselines file that
+rubric names). A rubric that does not fit the schema is reported with the
+file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from grader.limits import ExtractionLimits, SandboxLimits
+
+ROLES = ("model", "predictions", "metrics", "plot", "source", "image")
+
+
+class RubricError(Exception):
+    """A rubric or baselines file that cannot be used; the message says why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dataset(_Strict):
+    """A held-out test set the sandbox feeds to the students' models."""
+
+    loader: Literal["mnist", "cifar10", "imagenet-images"]
+    input_shape: list[int]
+    num_classes: int
+    test_size: int | None = None
+    # How the book scales pixels before training; "unit" is x / 255.
+    scaling: Literal["unit", "raw"] = "unit"
+    # Other scalings the sandbox also tries, to tell a student whose model
+    # expects them instead of silently failing them.
+    alternative_scalings: list[Literal["unit", "raw"]] = Field(default_factory=list)
+    class_names: list[str] = Field(default_factory=list)
+    # The files the loader needs, looked for in the data folder (for messages).
+    files: list[str] = Field(default_factory=list)
+
+
+class CheckSpec(_Strict):
+    id: str
+    points: float = Field(ge=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Architecture(_Strict):
+    """What the part's model must (True) or must not (False) contain."""
+
+    dropout: bool | None = None
+    augmentation: bool | None = None
+
+
+class Part(_Strict):
+    id: str
+    title: str
+    dataset: str
+    # Regular expressions searched in a normalised path (lower case, runs of
+    # " -_." turned into "-"); any hit assigns the file to this part.
+    patterns: list[str]
+    expects: list[str]                      # roles a complete part has
+    canonical_dir: str                      # where `grade check` recommends files go
+    canonical_files: dict[str, str] = Field(default_factory=dict)  # role -> file name
+    architecture: Architecture = Architecture()
+    plots_min: int = 1
+    # For parts that classify the student's own pictures: folders (relative to
+    # the submission root, matched case-insensitively) that hold them.
+    input_dirs: list[str] = Field(default_factory=list)
+    checks: list[CheckSpec]
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("expects")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        unknown = [role for role in value if role not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; expected some of {list(ROLES)}")
+        return value
+
+    @property
+    def max_points(self) -> float:
+        return sum(check.points for check in self.checks)
+
+    def canonical_path(self, role: str) -> str:
+        name = self.canonical_files.get(role)
+        return f"{self.canonical_dir}/{name}" if name else self.canonical_dir + "/"
+
+
+class Baseline(_Strict):
+    """The reference accuracy of a part and where it came from."""
+
+    accuracy: float = Field(ge=0, le=1)
+    provenance: str
+    full_credit_at: float = Field(ge=0, le=1)
+    zero_credit_at: float = Field(ge=0, le=1)
+    run: dict[str, Any] = Field(default_factory=dict)  # the run record, when measured
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Baseline":
+        if self.zero_credit_at > self.full_credit_at:
+            raise ValueError("zero_credit_at must not be above full_credit_at")
+        return self
+
+
+class Rubric(_Strict):
+    id: str
+    title: str
+    folder: str                        # the top-level folder inside the archive
+    archive_prefix: str                # assignment06 in assignment06_DoeJane.zip
+    total_points: float
+    baselines_file: str = ""          # relative to the rubric file
+    datasets: dict[str, Dataset]
+    parts: list[Part]
+    sandbox: SandboxLimits = SandboxLimits()
+    extraction: ExtractionLimits = ExtractionLimits()
+    # tolerance for the reported-vs-recomputed comparison, etc., in checks' params
+    baselines: dict[str, Baseline] = Field(default_factory=dict)
+    path: str = ""                     # where it was read from (filled by load)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Rubric":
+        ids = [part.id for part in self.parts]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"part ids repeat: {ids}")
+        for part in self.parts:
+            if part.dataset not in self.datasets:
+                raise ValueError(
+                    f"part {part.id} uses dataset {part.dataset!r}, which [datasets] does not define"
+                )
+        points = sum(part.max_points for part in self.parts)
+        if abs(points - self.total_points) > 1e-6:
+            raise ValueError(f"the checks' points add up to {points:g}, not total_points = {self.total_points:g}")
+        return self
+
+    def part(self, part_id: str) -> Part:
+        for part in self.parts:
+            if part.id == part_id:
+                return part
+        raise KeyError(part_id)
+
+    def dataset_of(self, part: Part) -> Dataset:
+        return self.datasets[part.dataset]
+
+
+DEFAULT_RUBRIC = "assignment06"
+
+
+def rubrics_dir() -> Path:
+    """The repository's rubrics/ folder, or the copy shipped inside the package."""
+    repo = Path(__file__).resolve().parent.parent / "rubrics"
+    if repo.is_dir():
+        return repo
+    return Path(__file__).resolve().parent / "rubrics"
+
+
+def resolve(name_or_path: str | Path | None) -> Path:
+    if name_or_path is None:
+        name_or_path = DEFAULT_RUBRIC
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        return candidate
+    return rubrics_dir() / f"{name_or_path}.toml"
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"{path}: the rubric does not fit the schema:"]
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        lines.append(f"  - key {key}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def load(name_or_path: str | Path | None = None) -> Rubric:
+    """Read and validate a rubric and its baselines. Raises RubricError."""
+    path = resolve(name_or_path)
+    if not path.is_file():
+        raise RubricError(f"{path}: no such rubric file; pass --rubric with a path to a .toml file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RubricError(f"{path}: not valid TOML: {exc}") from None
+    baselines_name = data.get("baselines_file")
+    if baselines_name:
+        data["baselines"] = _load_baselines(path.parent / baselines_name)
+    data["path"] = str(path)
+    try:
+        rubric = Rubric.model_validate(data)
+    except ValidationError as exc:
+        raise RubricError(_describe(exc, path)) from None
+    return rubric
+
+
+def _load_baselines(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise RubricError(f"{path}: the baselines file named by the rubric is missing; run `grade reference baselines`")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RubricError(f"{path}: not valid TOML: {exc}") from None
+    parts = data.get("parts", {})
+    out = {}
+    for part_id, raw in parts.items():
+        try:
+            out[part_id] = Baseline.model_validate(raw)
+        except ValidationError as exc:
+            raise RubricError(_describe(exc, path).replace("rubric", f"baseline for part {part_id}")) from None
+    return out

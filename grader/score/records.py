@@ -1,0 +1,77 @@
+"""The grade of one submission: what the reports and exports are made from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader.records import CheckResult, FoundFile, Problem, Student
+
+
+@dataclass
+class PartGrade:
+    id: str
+    title: str
+    score: float
+    max_score: float
+    checks: list[CheckResult] = field(default_factory=list)
+    # Figures the grader measured itself, e.g. {"accuracy": 0.991, "loss": None}.
+    recomputed: dict[str, Any] | None = None
+    # The student's own figures from their metrics file.
+    reported: dict[str, Any] | None = None
+    found: list[FoundFile] = field(default_factory=list)
+    # Extra material for the HTML report (never needed by the CSV):
+    # "confusion_matrix": list[list[int]], "class_names": list[str],
+    # "architecture": dict, "plots": list[str] (paths relative to the
+    # submission root), "history": dict[str, list[float]],
+    # "imagenet": list of {"image", "reported", "rerun", "agree"}
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "score": round(self.score, 2),
+            "max_score": self.max_score,
+            "checks": [check.to_dict() for check in self.checks],
+            "recomputed": self.recomputed,
+            "reported": self.reported,
+            "found": [f.to_dict() for f in self.found],
+        }
+
+
+@dataclass
+class SubmissionGrade:
+    archive: str                       # file name of the archive
+    student: Student
+    status: str                        # "graded" | "error"
+    score: float
+    max_score: float
+    rubric: str                        # rubric id
+    parts: dict[str, PartGrade] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    note: str = ""                     # one line for the CSV
+    sha256: str | None = None
+    grader_version: str = ""
+    sandbox: str | None = None         # backend used
+    seconds: float = 0.0
+    model_hashes: dict[str, str] = field(default_factory=dict)  # part -> sha256 of model file
+    work_root: str | None = None       # where the extracted files are (for the report's images)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "student": self.student.to_dict(),
+            "archive": self.archive,
+            "status": self.status,
+            "score": round(self.score, 2),
+            "max_score": self.max_score,
+            "rubric": self.rubric,
+            "parts": {pid: part.to_dict() for pid, part in self.parts.items()},
+            "problems": [p.to_dict() for p in self.problems],
+            "note": self.note,
+            "sha256": self.sha256,
+            "grader_version": self.grader_version,
+            "sandbox": self.sandbox,
+            "seconds": round(self.seconds, 2),
+            "model_hashes": self.model_hashes,
+        }
