@@ -120,6 +120,7 @@ class FoundFile:
     confidence: float             # 0..1
     reasons: list[str] = field(default_factory=list)
     is_dir: bool = False
+    candidates: list[str] = field(default_factory=list)  # parts it could be, when unsure
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -227,6 +228,9 @@ class ModelEvaluation:
     loader: str | None = None             # keras3-safe, keras3, tf_keras, saved_model
     message: str = ""                     # plain words when not ok
     probabilities: Any = None             # numpy array (n, classes) once validated
+    # The same inputs at the rubric's alternative scalings ("raw": 0-255),
+    # scaling -> numpy array, to notice a model trained on another scaling.
+    alternative_probabilities: dict[str, Any] = field(default_factory=dict)
     architecture: dict[str, Any] = field(default_factory=dict)
     scaling: str | None = None            # the input scaling used
     scaling_note: str | None = None       # "does far better on raw 0-255 input"

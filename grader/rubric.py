@@ -43,6 +43,9 @@ class Dataset(_Strict):
     class_names: list[str] = Field(default_factory=list)
     # The files the loader needs, looked for in the data folder (for messages).
     files: list[str] = Field(default_factory=list)
+    # Regular expressions (searched like a part's patterns) that name the data
+    # set but not the part: a hit makes every part on this data set a candidate.
+    keywords: list[str] = Field(default_factory=list)
 
 
 class CheckSpec(_Strict):

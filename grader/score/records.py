@@ -57,6 +57,9 @@ class SubmissionGrade:
     seconds: float = 0.0
     model_hashes: dict[str, str] = field(default_factory=dict)  # part -> sha256 of model file
     work_root: str | None = None       # where the extracted files are (for the report's images)
+    # sha256 of archive + rubric + baselines + grader version: a rerun skips the
+    # archive when this is unchanged.
+    resume_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,4 +77,29 @@ class SubmissionGrade:
             "sandbox": self.sandbox,
             "seconds": round(self.seconds, 2),
             "model_hashes": self.model_hashes,
+            "resume_key": self.resume_key,
         }
+
+
+def grade_from_dict(data: dict[str, Any]) -> SubmissionGrade:
+    """Rebuild a grade from its JSON record (a resumed batch reuses them)."""
+    from grader.records import Role, Severity
+
+    parts = {}
+    for pid, raw in data.get("parts", {}).items():
+        parts[pid] = PartGrade(
+            id=raw["id"], title=raw.get("title", pid), score=raw["score"], max_score=raw["max_score"],
+            checks=[CheckResult(**c) for c in raw.get("checks", [])],
+            recomputed=raw.get("recomputed"), reported=raw.get("reported"),
+            found=[FoundFile(f["path"], Role(f["role"]), f["part"], f["confidence"], list(f.get("reasons", [])))
+                   for f in raw.get("found", [])],
+        )
+    return SubmissionGrade(
+        archive=data["archive"], student=Student(**data["student"]), status=data["status"],
+        score=data["score"], max_score=data["max_score"], rubric=data.get("rubric", ""), parts=parts,
+        problems=[Problem(p["code"], p["message"], Severity(p["severity"]), p.get("path"), p.get("part"))
+                  for p in data.get("problems", [])],
+        note=data.get("note", ""), sha256=data.get("sha256"), grader_version=data.get("grader_version", ""),
+        sandbox=data.get("sandbox"), seconds=data.get("seconds", 0.0), model_hashes=data.get("model_hashes", {}),
+        resume_key=data.get("resume_key", ""),
+    )

@@ -1,0 +1,165 @@
+"""Grade a folder of archives: parallel, resumable, one failure never stops the rest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from grader import __version__
+from grader.pipeline import TestData, file_sha256, grade_submission
+from grader.records import Problem, Severity, Student
+from grader.rubric import Rubric
+from grader.score.records import SubmissionGrade, grade_from_dict
+
+# What an LMS download folder holds besides archives: receipts and notes.
+_NOT_SUBMISSIONS = {".txt", ".md", ".toml", ".csv", ".json", ".html", ".gitignore", ".gitkeep"}
+
+
+@dataclass
+class BatchSummary:
+    graded: int = 0
+    errors: int = 0
+    skipped: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+    remaining: list[str] = field(default_factory=list)
+    grades: list[SubmissionGrade] = field(default_factory=list)
+
+    @property
+    def seconds_per_archive(self) -> float:
+        done = self.graded + self.errors
+        return self.seconds / done if done else 0.0
+
+    def to_dict(self) -> dict:
+        return {"graded": self.graded, "errors": self.errors, "skipped": self.skipped,
+                "interrupted": self.interrupted, "seconds": round(self.seconds, 1),
+                "seconds_per_archive": round(self.seconds_per_archive, 2), "remaining": self.remaining}
+
+
+def find_archives(folder: Path) -> list[Path]:
+    """Every submission in a drop folder: zips, and anything else that is not an
+    LMS receipt, so that a .rar or a stray file gets its own error row."""
+    found = []
+    for path in sorted(Path(folder).iterdir()):
+        if path.name.startswith(".") or path.name.lower().startswith("readme"):
+            continue
+        if path.is_file() and path.suffix.lower() not in _NOT_SUBMISSIONS:
+            found.append(path)
+    return found
+
+
+def resume_key(archive: Path, rubric: Rubric) -> str:
+    digest = hashlib.sha256()
+    digest.update(file_sha256(archive).encode() if archive.is_file() else str(archive).encode())
+    rubric_path = Path(rubric.path)
+    for path in (rubric_path, rubric_path.parent / rubric.baselines_file):
+        if path.is_file():
+            digest.update(path.read_bytes())
+    digest.update(__version__.encode())
+    return digest.hexdigest()
+
+
+def default_jobs(rubric: Rubric) -> int:
+    """As many sandboxes as cores and memory allow under the rubric's limits."""
+    cores = os.cpu_count() or 1
+    try:
+        available_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError):
+        available_mb = rubric.sandbox.memory_mb
+    by_memory = max(1, int(available_mb * 0.8) // rubric.sandbox.memory_mb)
+    by_cores = max(1, int(cores // max(rubric.sandbox.cpus, 1.0)))
+    return max(1, min(by_cores, by_memory))
+
+
+def record_path(out_dir: Path, archive: Path) -> Path:
+    return out_dir / "results" / f"{archive.stem}.json"
+
+
+def _previous(out_dir: Path, archive: Path, key: str) -> SubmissionGrade | None:
+    path = record_path(out_dir, archive)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("resume_key") == key:
+            return grade_from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # a missing or unreadable record is simply graded again
+    return None
+
+
+def _internal_error(archive: Path, exc: BaseException) -> SubmissionGrade:
+    message = (f"the grader failed on this archive ({type(exc).__name__}: {exc}); it was not graded. "
+               "Rerun it with `grade <archive>` and report the problem if it persists")
+    return SubmissionGrade(archive=archive.name, student=Student(None, None, source=archive.name), status="error",
+                           score=0.0, max_score=0.0, rubric="", note=message,
+                           problems=[Problem("internal-error", message, Severity.ERROR, archive.name)],
+                           grader_version=__version__)
+
+
+Progress = Callable[[str, str, SubmissionGrade | None], None]   # event, archive name, grade
+
+
+def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, data: TestData, *,
+                jobs: int = 1, force: bool = False, exports: tuple[str, ...] = (),
+                progress: Progress | None = None) -> BatchSummary:
+    """Grade archives into out_dir; write each result as soon as it is known."""
+    from grader.report import write_class_outputs, write_submission_outputs
+
+    out_dir = Path(out_dir)
+    work_root = out_dir / "work"
+    summary = BatchSummary()
+    started = time.monotonic()
+    notify = progress or (lambda event, name, grade: None)
+    todo: list[tuple[Path, str]] = []
+    for archive in archives:
+        key = resume_key(archive, rubric)
+        previous = None if force else _previous(out_dir, archive, key)
+        if previous is not None:
+            summary.skipped += 1
+            summary.grades.append(previous)
+            notify("skipped", archive.name, previous)
+        else:
+            todo.append((archive, key))
+
+    def grade_one(archive: Path, key: str) -> SubmissionGrade:
+        notify("started", archive.name, None)
+        try:
+            grade = grade_submission(archive, rubric, sandbox, data, work_root)
+        except Exception as exc:  # noqa: BLE001 - a grader bug costs one row, not the batch
+            grade = _internal_error(archive, exc)
+        grade.resume_key = key
+        write_submission_outputs(grade, out_dir)
+        return grade
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="grade")
+    pending: dict[Future, Path] = {pool.submit(grade_one, a, k): a for a, k in todo}
+    try:
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                archive = pending.pop(future)
+                grade = future.result()
+                summary.grades.append(grade)
+                if grade.status == "error":
+                    summary.errors += 1
+                else:
+                    summary.graded += 1
+                notify("finished", archive.name, grade)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        for future in pending:
+            future.cancel()
+        summary.remaining = sorted(a.name for f, a in pending.items() if not f.done())
+        pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        pool.shutdown(wait=True)
+    summary.seconds = time.monotonic() - started
+    order = {a.name: i for i, a in enumerate(archives)}
+    summary.grades.sort(key=lambda g: order.get(g.archive, len(order)))
+    write_class_outputs(summary.grades, out_dir, rubric, list(exports))
+    return summary

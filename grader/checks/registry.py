@@ -1,0 +1,101 @@
+"""Checks are small named functions; the rubric chooses and weights them.
+
+    @check("plots_valid")
+    def plots_valid(ctx: CheckContext, points: float, params: dict) -> CheckResult: ...
+
+A check never raises for bad student input: it returns a result that says
+what was wrong. The registry turns an unexpected exception into a zero with
+the error named, so one broken check cannot stop a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from grader.discover.contents import Contents, PartFiles
+from grader.records import CheckResult, ImagenetEvaluation, Layout, ModelEvaluation, Problem
+from grader.rubric import Baseline, CheckSpec, Dataset, Part, Rubric
+
+
+@dataclass
+class Recomputed:
+    """What the grader measured itself from the sandbox's probabilities."""
+
+    accuracy: float | None = None
+    loss: float | None = None
+    predicted: np.ndarray | None = None         # class index per test image
+    confusion: list[list[int]] | None = None
+    scaling: str | None = None                  # the scaling these figures are for
+    alternatives: dict[str, float] = field(default_factory=dict)  # scaling -> accuracy
+    reason: str = ""                            # why accuracy is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accuracy": _round(self.accuracy),
+            "loss": _round(self.loss),
+            "scaling": self.scaling,
+            "alternative_accuracy": {k: _round(v) for k, v in self.alternatives.items()},
+            "reason": self.reason or None,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+@dataclass
+class CheckContext:
+    rubric: Rubric
+    part: Part
+    dataset: Dataset
+    files: PartFiles
+    contents: Contents
+    layout: Layout
+    problems: list[Problem]                      # every problem found so far
+    evaluation: ModelEvaluation | None = None    # None when nothing ran in a sandbox
+    imagenet: ImagenetEvaluation | None = None
+    recomputed: Recomputed = field(default_factory=Recomputed)
+    baseline: Baseline | None = None
+    # Why the sandbox results are absent, in words ("grade check runs no model").
+    not_run: str = "the models were not run"
+
+    def part_problems(self, *codes: str) -> list[Problem]:
+        return [p for p in self.problems if p.part == self.part.id and (not codes or p.code in codes)]
+
+
+CheckFn = Callable[[CheckContext, float, dict], CheckResult]
+CHECKS: dict[str, CheckFn] = {}
+
+
+def check(check_id: str) -> Callable[[CheckFn], CheckFn]:
+    def register(fn: CheckFn) -> CheckFn:
+        if check_id in CHECKS:
+            raise ValueError(f"check {check_id!r} registered twice")
+        CHECKS[check_id] = fn
+        return fn
+
+    return register
+
+
+def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
+    fn = CHECKS.get(spec.id)
+    if fn is None:
+        known = ", ".join(sorted(CHECKS))
+        return CheckResult(spec.id, 0.0, spec.points, False,
+                           f"the rubric names check {spec.id!r}, which does not exist (known: {known})")
+    try:
+        result = fn(ctx, spec.points, dict(spec.params))
+    except Exception as exc:  # noqa: BLE001 - a grader bug must not stop the batch
+        return CheckResult(spec.id, 0.0, spec.points, False,
+                           f"the grader failed while running this check ({type(exc).__name__}: {exc}); "
+                           "tell the instructor", {"internal_error": True})
+    result.score = max(0.0, min(spec.points, result.score))
+    return result
+
+
+def unknown_checks(rubric: Rubric) -> list[str]:
+    """Check ids the rubric names that no function implements."""
+    return sorted({c.id for p in rubric.parts for c in p.checks} - set(CHECKS))

@@ -1,0 +1,289 @@
+"""The `grade` command: a thin layer over grader.pipeline and grader.batch.
+
+    grade submissions/                 grade every archive in a folder
+    grade path/to/one.zip              grade one archive
+    grade check PATH [--json]          a student's pre-submission check (runs no model)
+    grade pack FOLDER --name DoeJane   build a correctly named zip, then check it
+    grade reference run|baselines      the reference solutions
+    grade data fetch                   fill the data folder (needs network, run by hand)
+    grade image build                  build the sandbox's Docker runtime image
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from grader import __version__
+from grader.rubric import RubricError, Rubric
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+SUBCOMMANDS = ("check", "pack", "reference", "data", "image")
+
+
+class _DefaultToGrade(click.Group):
+    """`grade PATH...` means `grade run PATH...` (the instructor's main job)."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _load_rubric(name: str | None) -> Rubric:
+    from grader import rubric as rubric_mod
+    from grader.checks import unknown_checks
+
+    try:
+        loaded = rubric_mod.load(name)
+    except RubricError as exc:
+        raise click.UsageError(str(exc)) from None
+    unknown = unknown_checks(loaded)
+    if unknown:
+        raise click.UsageError(f"{loaded.path}: key parts.checks.id names unknown check(s) {unknown}")
+    return loaded
+
+
+@click.group(cls=_DefaultToGrade, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="grade")
+def main() -> None:
+    """Grade deep-learning assignments: re-run every model in a sandbox, score it against the
+    rubric's baselines, write HTML reports and LMS grade files."""
+
+
+# ---------------------------------------------------------------- grading
+
+
+@main.command("run")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: grades/ beside the submissions).")
+@click.option("--rubric", "rubric_name", help="Rubric name in rubrics/ or a path to a .toml file.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Instructor's data folder (default: ~/.keras).")
+@click.option("--sandbox", "sandbox_name", type=click.Choice(["auto", "docker", "bwrap", "none"]), default="auto",
+              show_default=True, help="Where student models run.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), help="Archives graded at once (default: what cores and memory allow).")
+@click.option("--force", is_flag=True, help="Regrade archives whose results are already up to date.")
+@click.option("--export", "exports", multiple=True, type=click.Choice(["blackboard", "canvas"]),
+              help="Also write an LMS grade-import file.")
+@click.option("--timeout", type=click.IntRange(10, 86400), help="Sandbox wall-clock limit per archive, in seconds.")
+def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, exports, timeout) -> None:
+    """Grade a folder of archives (or single archives)."""
+    from grader.batch import default_jobs, find_archives, grade_batch
+    from grader.folder_config import apply_folder_config
+    from grader.pipeline import load_test_data
+
+    archives: list[Path] = []
+    for path in paths:
+        archives += find_archives(path) if path.is_dir() else [path]
+    if not archives:
+        raise click.UsageError(f"no archives found in {', '.join(map(str, paths))}; put the students' .zip files there")
+    first = Path(paths[0])
+    folder = first if first.is_dir() else first.parent
+    settings = apply_folder_config(folder, rubric=rubric_name, data_dir=data_dir)
+    rubric = _load_rubric(settings.rubric)
+    if timeout:
+        rubric = rubric.model_copy(update={"sandbox": rubric.sandbox.model_copy(update={"timeout_seconds": timeout})})
+    sandbox = _choose_sandbox(sandbox_name)
+    out = out or folder.parent / "grades"
+    data = load_test_data(rubric, settings.data_dir)
+    for name, message in data.missing.items():
+        err.print(f"[yellow]warning:[/] {message}")
+    jobs = jobs or default_jobs(rubric)
+    console.print(f"Grading {len(archives)} archive(s) with rubric [bold]{rubric.id}[/], sandbox "
+                  f"[bold]{sandbox.name}[/], {jobs} at a time -> {out}")
+    summary = _with_progress(lambda progress: grade_batch(
+        archives, out, rubric, sandbox, data, jobs=jobs, force=force, exports=tuple(exports), progress=progress),
+        len(archives))
+    _print_summary(summary, out)
+    if summary.interrupted:
+        sys.exit(130)
+    sys.exit(1 if summary.errors else 0)
+
+
+def _choose_sandbox(name: str):
+    from grader.evaluate import SandboxUnavailable, choose_backend
+
+    try:
+        sandbox = choose_backend(name)
+    except SandboxUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if sandbox.name == "none":
+        err.print("[bold red]warning:[/] --sandbox none runs the models in this process's user account with only "
+                  "resource limits: use it for your own files, never for other people's")
+    return sandbox
+
+
+def _with_progress(work, total: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("grading", total=total)
+        running: list[str] = []
+
+        def progress(event: str, name: str, grade) -> None:
+            if event == "started":
+                running.append(name)
+            else:
+                if name in running:
+                    running.remove(name)
+                bar.advance(task)
+                if grade is not None and event == "finished":
+                    status = "[red]error[/]" if grade.status == "error" else f"{grade.score:g}/{grade.max_score:g}"
+                    bar.console.print(f"  {name}: {status} ({grade.seconds:.1f} s)")
+            bar.update(task, description=f"grading {', '.join(running)[:60]}" if running else "grading")
+
+        try:
+            return work(progress)
+        except KeyboardInterrupt:
+            raise
+
+
+def _print_summary(summary, out: Path) -> None:
+    console.print(
+        f"\n{summary.graded} graded, {summary.errors} error(s), {summary.skipped} skipped (unchanged) in "
+        f"{summary.seconds:.1f} s ({summary.seconds_per_archive:.1f} s per archive)")
+    if summary.interrupted:
+        console.print(f"[yellow]Stopped by Ctrl-C[/]; not graded: {', '.join(summary.remaining) or 'none'}. "
+                      "Run the same command again to resume.")
+    console.print(f"Class summary: {out / 'index.html'}\nGrades: {out / 'grades.csv'}")
+
+
+# ------------------------------------------------------------ self-check
+
+
+@main.command("check")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the checklist.")
+@click.option("--rubric", "rubric_name", help="Rubric name in rubrics/ or a path to a .toml file.")
+def check_cmd(path: Path, as_json: bool, rubric_name: str | None) -> None:
+    """Check a submission (zip or folder) before you hand it in. Runs no model."""
+    from grader.checklist import print_checklist
+    from grader.pipeline import check_submission
+
+    if not path.exists():
+        raise click.UsageError(f"{path}: no such file or folder; give the .zip you will submit or your assignment folder")
+    rubric = _load_rubric(rubric_name)
+    report = check_submission(path, rubric)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        print_checklist(report, rubric, console)
+    sys.exit(0 if report.ready else 1)
+
+
+@main.command("pack")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", "name", required=True, help="Your name as LastnameFirstname, e.g. DoeJane.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+@click.option("--rubric", "rubric_name", help="Rubric name in rubrics/ or a path to a .toml file.")
+def pack_cmd(folder: Path, name: str, out: Path, rubric_name: str | None) -> None:
+    """Zip an assignment folder as <prefix>_LastnameFirstname.zip, junk left out, then check it."""
+    from grader.checklist import print_checklist
+    from grader.pipeline import check_submission
+    from reference.pack import pack
+
+    rubric = _load_rubric(rubric_name)
+    last, first = _split_name(name)
+    archive = pack(folder, out, last, first, prefix=rubric.archive_prefix)
+    console.print(f"Wrote {archive}")
+    report = check_submission(archive, rubric)
+    print_checklist(report, rubric, console)
+    sys.exit(0 if report.ready else 1)
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    import re
+
+    words = re.findall(r"[A-Z][^A-Z\s_-]*|[^A-Z\s_-]+", name.strip())
+    if len(words) < 2:
+        raise click.UsageError(f"--name {name!r}: write it as LastnameFirstname, e.g. DoeJane")
+    return "".join(words[:-1]), words[-1]
+
+
+# ------------------------------------------------------ reference solutions
+
+
+@main.group("reference")
+def reference_group() -> None:
+    """Run the reference solutions and record their baselines."""
+
+
+@reference_group.command("run")
+@click.argument("parts", nargs=-1)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Instructor's data folder (default: ~/.keras).")
+@click.option("--images", "images_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of pictures for the ImageNet part.")
+@click.option("--quick", is_flag=True, help="Train on a small subset for one epoch (for CI).")
+@click.option("--rubric", "rubric_name")
+def reference_run(parts, out, data_dir, images_dir, quick, rubric_name) -> None:
+    """Train the reference solutions and write a complete assignment tree in OUT."""
+    import reference
+    from grader import datasets
+
+    rubric = _load_rubric(rubric_name)
+    try:
+        record = reference.run(list(parts) or None, out, data_dir or datasets.default_data_dir(), quick,
+                               images_dir=images_dir, rubric=rubric)
+    except datasets.DataMissing as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(json.dumps(record.to_dict(), indent=2))
+
+
+@reference_group.command("baselines")
+@click.argument("run_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rubric", "rubric_name")
+def reference_baselines(run_json: Path, rubric_name: str | None) -> None:
+    """Write the rubric's baselines from a full reference run's results/run.json."""
+    import reference
+
+    rubric = _load_rubric(rubric_name)
+    try:
+        path = reference.baselines(run_json, Path(rubric.path))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(f"Wrote {path}")
+
+
+# ------------------------------------------------------------ data, image
+
+
+@main.group("data")
+def data_group() -> None:
+    """The instructor's data folder."""
+
+
+@data_group.command("fetch")
+@click.option("--data-dir", type=click.Path(path_type=Path))
+def data_fetch(data_dir) -> None:
+    """Download MNIST, CIFAR-10 and the ResNet50 weights into the data folder (needs network)."""
+    from grader import datasets
+
+    datasets.fetch(data_dir or datasets.default_data_dir())
+
+
+@main.group("image")
+def image_group() -> None:
+    """The sandbox's Docker runtime image."""
+
+
+@image_group.command("build")
+@click.option("--base-image", default="python:3.11-slim", show_default=True)
+@click.option("--tag", default=None, help="Image tag (default: the grader's runtime tag).")
+def image_build(base_image: str, tag: str | None) -> None:
+    """Build the runtime image from the Dockerfile shipped with the grader."""
+    from grader.evaluate.image import DEFAULT_IMAGE, build_runtime_image
+
+    built = build_runtime_image(base_image=base_image, tag=tag or DEFAULT_IMAGE)
+    console.print(f"Built {built}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Read what discovery found, part by part, with the host-safe readers.
+
+Nothing here loads a model or unpickles anything: models are read as
+metadata, pickles as opcodes, images with a pixel cap. Each unreadable or
+suspicious file becomes a Problem that names the file and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.discover.layout import shape_fits
+from grader.records import (
+    FoundFile,
+    ImageInfo,
+    ImagenetPrediction,
+    Layout,
+    MetricsFile,
+    ModelMeta,
+    PredictionsFile,
+    Problem,
+    Role,
+    Severity,
+)
+from grader.rubric import Part, Rubric
+
+
+@dataclass
+class PlotFile:
+    path: str
+    info: ImageInfo | None = None
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.info is not None and not self.info.blank
+
+
+@dataclass
+class PartFiles:
+    """Everything read for one part, ready for the checks."""
+
+    part: str
+    model: FoundFile | None = None
+    model_meta: ModelMeta | None = None
+    model_sha256: str | None = None
+    architecture: dict = field(default_factory=dict)   # readers.layer_summary
+    predictions_path: str | None = None
+    predictions: PredictionsFile | None = None
+    metrics_path: str | None = None
+    metrics: MetricsFile | None = None
+    plots: list[PlotFile] = field(default_factory=list)
+    imagenet_path: str | None = None
+    imagenet: list[ImagenetPrediction] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    source_flags: dict = field(default_factory=dict)   # readers.source_mentions, merged
+
+
+@dataclass
+class Contents:
+    parts: dict[str, PartFiles]
+    problems: list[Problem]
+
+
+def read_contents(layout: Layout, rubric: Rubric) -> Contents:
+    problems: list[Problem] = []
+    parts = {part.id: _read_part(part, layout, rubric, problems) for part in rubric.parts}
+    problems.extend(_duplicate_plots(parts))
+    return Contents(parts, problems)
+
+
+def _read_part(part: Part, layout: Layout, rubric: Rubric, problems: list[Problem]) -> PartFiles:
+    files = PartFiles(part.id)
+    root = layout.root
+    model = layout.best(part.id, Role.MODEL)
+    if model:
+        _read_model(files, model, part, rubric, root, problems)
+    predictions = layout.best(part.id, Role.PREDICTIONS)
+    if predictions and "model" in part.expects:
+        _read_predictions(files, predictions.path, part, rubric, root, problems)
+    elif predictions:
+        _read_imagenet(files, predictions.path, part, root, problems)
+    metrics = layout.best(part.id, Role.METRICS)
+    if metrics:
+        _read_metrics(files, metrics.path, part, root, problems)
+    for plot in layout.find(part.id, Role.PLOT):
+        files.plots.append(_read_plot(plot.path, part, root, problems))
+    files.images = [f.path for f in layout.find(part.id, Role.IMAGE)]
+    # A notebook without a part in its name may hold every part's code.
+    sources = layout.find(part.id, Role.SOURCE) or layout.find(None, Role.SOURCE)
+    files.sources = [f.path for f in sources]
+    files.source_flags = _source_flags(files.sources, root)
+    return files
+
+
+def _read_model(files: PartFiles, model: FoundFile, part: Part, rubric: Rubric, root: Path, problems: list[Problem]) -> None:
+    from grader.readers import ReadError, layer_summary, read_model_meta
+
+    files.model = model
+    path = root / model.path
+    if path.is_file():
+        files.model_sha256 = _sha256(path)
+    try:
+        meta = read_model_meta(path)
+    except ReadError as exc:
+        problems.append(Problem(exc.code, str(exc), Severity.ERROR, model.path, part.id))
+        return
+    files.model_meta = meta
+    files.architecture = layer_summary(meta)
+    dataset = rubric.dataset_of(part)
+    if meta.input_shape and not shape_fits(list(meta.input_shape), dataset.input_shape):
+        problems.append(Problem(
+            "wrong-input-shape",
+            f"{model.path}: the model takes inputs of shape {_shape(meta.input_shape)}, but {part.id} is "
+            f"{part.dataset} with images of {_shape(dataset.input_shape)}; save the {part.id} model here",
+            Severity.ERROR, model.path, part.id))
+    if meta.output_units is not None and meta.output_units != dataset.num_classes:
+        problems.append(Problem(
+            "wrong-output-size",
+            f"{model.path}: the last layer has {meta.output_units} units, but {part.dataset} has "
+            f"{dataset.num_classes} classes; end the model with Dense({dataset.num_classes}, activation='softmax')",
+            Severity.ERROR, model.path, part.id))
+    if not meta.has_weights:
+        problems.append(Problem(
+            "model-without-weights",
+            f"{model.path}: the saved model has no weights ({'; '.join(meta.notes) or 'weights missing'}); "
+            "save the whole trained model with model.save(...)",
+            Severity.ERROR, model.path, part.id))
+
+
+def _read_predictions(files: PartFiles, rel: str, part: Part, rubric: Rubric, root: Path, problems: list[Problem]) -> None:
+    from grader.readers import ReadError, read_predictions
+
+    dataset = rubric.dataset_of(part)
+    files.predictions_path = rel
+    try:
+        files.predictions = read_predictions(root / rel, dataset.num_classes, dataset.class_names)
+    except ReadError as exc:
+        problems.append(Problem(exc.code, str(exc), Severity.ERROR, rel, part.id))
+        return
+    rows = files.predictions.n_rows
+    if dataset.test_size and rows != dataset.test_size:
+        hint = " These look like predictions on the training set." if rows > dataset.test_size else ""
+        problems.append(Problem(
+            "predictions-wrong-length",
+            f"{rel}: {rows:,} rows, but the {part.dataset} test set has {dataset.test_size:,} images.{hint} "
+            "Save model.predict(x_test): one row per test image, in the test set's order",
+            Severity.ERROR, rel, part.id))
+
+
+def _read_imagenet(files: PartFiles, rel: str, part: Part, root: Path, problems: list[Problem]) -> None:
+    from grader.readers import ReadError, read_imagenet_predictions
+
+    files.imagenet_path = rel
+    try:
+        files.imagenet = read_imagenet_predictions(root / rel)
+    except ReadError as exc:
+        problems.append(Problem(exc.code, str(exc), Severity.ERROR, rel, part.id))
+
+
+def _read_metrics(files: PartFiles, rel: str, part: Part, root: Path, problems: list[Problem]) -> None:
+    from grader.readers import ReadError, read_metrics
+
+    files.metrics_path = rel
+    try:
+        files.metrics = read_metrics(root / rel)
+    except ReadError as exc:
+        problems.append(Problem(exc.code, str(exc), Severity.ERROR, rel, part.id))
+        return
+    if files.metrics.test_accuracy is None:
+        problems.append(Problem(
+            "no-test-accuracy",
+            f"{rel}: no test accuracy found; write the result of model.evaluate(x_test, y_test) as "
+            f"{part.canonical_path('metrics')} with a \"test_accuracy\" key",
+            Severity.WARNING, rel, part.id))
+
+
+def _read_plot(rel: str, part: Part, root: Path, problems: list[Problem]) -> PlotFile:
+    from grader.readers import ReadError, read_image
+
+    try:
+        info = read_image(root / rel)
+    except ReadError as exc:
+        problems.append(Problem(exc.code, str(exc), Severity.ERROR, rel, part.id))
+        return PlotFile(rel, error=str(exc))
+    if info.blank:
+        problems.append(Problem(
+            "blank-plot",
+            f"{rel}: the image is blank (one colour); call plt.savefig(...) before plt.show(), which clears the figure",
+            Severity.ERROR, rel, part.id))
+    if info.extension_mismatch:
+        problems.append(Problem(
+            "image-extension",
+            f"{rel}: the file is a {info.format} image but its name says otherwise; save it with the "
+            f".{info.format.lower()} extension",
+            Severity.WARNING, rel, part.id))
+    return PlotFile(rel, info)
+
+
+def _duplicate_plots(parts: dict[str, PartFiles]) -> list[Problem]:
+    """Byte-identical plots used for two different parts."""
+    owners: dict[str, tuple[str, str]] = {}
+    problems = []
+    for part_id, files in parts.items():
+        for plot in files.plots:
+            if plot.info is None:
+                continue
+            first = owners.setdefault(plot.info.sha256, (part_id, plot.path))
+            if first[0] != part_id:
+                problems.append(Problem(
+                    "duplicate-plot",
+                    f"{plot.path} ({part_id}) is the same image as {first[1]} ({first[0]}); "
+                    f"save each part's own training curves",
+                    Severity.ERROR, plot.path, part_id))
+    return problems
+
+
+def _source_flags(sources: list[str], root: Path) -> dict:
+    from grader.readers import ReadError, read_notebook, source_mentions
+
+    merged: dict = {}
+    for rel in sources:
+        try:
+            if rel.lower().endswith(".ipynb"):
+                text = read_notebook(root / rel).cells_source
+            else:
+                text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        except (ReadError, OSError):
+            continue
+        for key, value in source_mentions(text).items():
+            merged[key] = bool(merged.get(key)) or bool(value)
+    return merged
+
+
+def is_plot_duplicate(problems: list[Problem], path: str) -> bool:
+    return any(p.code == "duplicate-plot" and p.path == path for p in problems)
+
+
+def _shape(shape) -> str:
+    return "x".join("?" if d is None else str(d) for d in shape)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,235 @@
+"""The Python API the CLI is a thin layer over, and the tests call directly.
+
+    check_submission(path)                    -> CheckReport       (students, no model is run)
+    grade_submission(path, ...)               -> SubmissionGrade   (one archive, sandboxed)
+    grade_batch(paths, out_dir, ...)          -> BatchSummary      (instructors)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import __version__
+from grader.discover import discover
+from grader.discover.contents import Contents, read_contents
+from grader.intake import open_submission
+from grader.records import Evaluation, Intake, Layout, Problem, Role, Severity
+from grader.rubric import Rubric
+from grader.score import score_parts
+from grader.score.records import SubmissionGrade
+
+
+# ------------------------------------------------------------------ test data
+
+
+@dataclass
+class TestData:
+    """The held-out test sets of a batch, loaded once.
+
+    ``inputs`` go into the sandbox; ``labels`` never leave this process.
+    """
+
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)       # data set -> what to do
+    imagenet_files: dict[str, Path] | None = None
+
+
+def load_test_data(rubric: Rubric, data_dir: Path | None = None) -> TestData:
+    from grader import datasets
+
+    data_dir = Path(data_dir) if data_dir else datasets.default_data_dir()
+    data = TestData()
+    for name, dataset in rubric.datasets.items():
+        if not any(p.dataset == name for p in rubric.parts):
+            continue
+        try:
+            if dataset.loader == "imagenet-images":
+                data.imagenet_files = datasets.imagenet_files(data_dir)
+            else:
+                data.inputs[name], data.labels[name] = datasets.load_test_set(dataset, data_dir)
+        except datasets.DataMissing as exc:
+            data.missing[name] = str(exc)
+    return data
+
+
+# -------------------------------------------------------------- self-check
+
+
+@dataclass
+class CheckReport:
+    source: str
+    intake: Intake
+    layout: Layout | None
+    contents: Contents | None
+    problems: list[Problem]
+
+    @property
+    def ready(self) -> bool:
+        return not any(Severity(p.severity) is Severity.ERROR for p in self.problems)
+
+    def parts(self) -> dict[str, Any]:
+        if self.layout is None:
+            return {}
+        found: dict[str, Any] = {}
+        for f in self.layout.files:
+            if f.part is not None and f.role is not Role.OTHER:
+                found.setdefault(f.part, {}).setdefault(f.role.value, []).append(f.path)
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        unassigned = [f.to_dict() for f in (self.layout.files if self.layout else [])
+                      if f.part is None and f.role is not Role.OTHER]
+        return {
+            "ready": self.ready,
+            "source": self.source,
+            "student": self.intake.student.to_dict() if self.intake.student else None,
+            "problems": [p.to_dict() for p in self.problems],
+            "parts": self.parts(),
+            "unassigned": unassigned,
+            "files": [f.to_dict() for f in self.layout.files] if self.layout else [],
+        }
+
+
+def inspect(source: Path, rubric: Rubric, work_root: Path) -> CheckReport:
+    """Intake, discovery and host-side reading: everything short of running models."""
+    intake = open_submission(Path(source), work_root, rubric)
+    problems = list(intake.problems)
+    if not intake.usable:
+        return CheckReport(str(source), intake, None, None, problems)
+    layout = discover(intake, rubric)
+    contents = read_contents(layout, rubric)
+    problems += layout.problems + contents.problems
+    return CheckReport(str(source), intake, layout, contents, _dedupe(problems))
+
+
+def check_submission(source: Path, rubric: Rubric, work_root: Path | None = None) -> CheckReport:
+    """`grade check`: is this archive or folder ready to submit? Runs no model."""
+    if work_root is not None:
+        return inspect(source, rubric, work_root)
+    with tempfile.TemporaryDirectory(prefix="grade-check-") as tmp:
+        return inspect(source, rubric, Path(tmp))
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for p in problems:
+        key = (p.code, p.path, p.part, p.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+# ------------------------------------------------------------------ grading
+
+
+def grade_submission(source: Path, rubric: Rubric, sandbox, data: TestData, work_root: Path) -> SubmissionGrade:
+    """Grade one archive. Never raises for anything wrong with the archive."""
+    started = time.monotonic()
+    report = inspect(Path(source), rubric, work_root)
+    intake = report.intake
+    grade = SubmissionGrade(
+        archive=Path(source).name, student=intake.student or _unknown_student(source), status="graded",
+        score=0.0, max_score=rubric.total_points, rubric=rubric.id, problems=list(report.problems),
+        sha256=intake.sha256, grader_version=__version__, sandbox=getattr(sandbox, "name", None),
+        work_root=str(intake.root),
+    )
+    if report.layout is None:
+        grade.status = "error"
+        grade.note = _first_error(report.problems) or "nothing could be read from the archive"
+        grade.seconds = time.monotonic() - started
+        return grade
+    evaluation = _evaluate(report, rubric, sandbox, data, work_root)
+    not_run = "the models were not run"
+    grade.parts = score_parts(rubric, report.layout, report.contents, grade.problems, evaluation,
+                              data.labels, data.missing, not_run)
+    grade.score = sum(p.score for p in grade.parts.values())
+    grade.model_hashes = {pid: f.model_sha256 for pid, f in report.contents.parts.items() if f.model_sha256}
+    grade.status, grade.note = _status(grade, evaluation, data)
+    grade.seconds = time.monotonic() - started
+    return grade
+
+
+def _evaluate(report: CheckReport, rubric: Rubric, sandbox, data: TestData, work_root: Path) -> Evaluation | None:
+    from grader.evaluate import evaluate_submission
+    from grader.evaluate.jobs import ImagenetJob, ModelJob
+
+    models, imagenet = [], []
+    for part in rubric.parts:
+        files = report.contents.parts[part.id]
+        dataset = rubric.dataset_of(part)
+        if files.model is not None and part.dataset in data.inputs:
+            models.append(ModelJob(part=part.id, path=files.model.path, dataset=part.dataset,
+                                   scaling=dataset.scaling, alternative_scalings=list(dataset.alternative_scalings),
+                                   input_shape=list(dataset.input_shape), num_classes=dataset.num_classes))
+        if "image" in part.expects and files.images and dataset.loader == "imagenet-images":
+            imagenet.append(ImagenetJob(part=part.id, images=list(files.images), top=5))
+    if not models and not imagenet:
+        return None
+    if imagenet and data.imagenet_files is None:
+        # 6.3 cannot be re-run without the weights: say so, never pass it silently.
+        missing = data.missing.get(rubric.part(imagenet[0].part).dataset, "the ImageNet weights are missing")
+        imagenet_eval = {job.part: _imagenet_missing(missing) for job in imagenet}
+        imagenet = []
+    else:
+        imagenet_eval = {}
+    if not models and not imagenet:
+        return Evaluation(backend=sandbox.name, status="ok", imagenet=imagenet_eval)
+    evaluation = evaluate_submission(
+        report.intake.root, models, imagenet, {k: v for k, v in data.inputs.items()
+                                               if any(m.dataset == k for m in models)},
+        data.imagenet_files if imagenet else None, sandbox, rubric.sandbox, work_root / "_sandbox" /
+        report.intake.work_dir.name)
+    evaluation.imagenet.update(imagenet_eval)
+    return evaluation
+
+
+def _imagenet_missing(message: str):
+    from grader.records import ImagenetEvaluation
+
+    return ImagenetEvaluation(ok=False, message=f"weights missing: {message}")
+
+
+def _status(grade: SubmissionGrade, evaluation: Evaluation | None, data: TestData) -> tuple[str, str]:
+    """`error` when something outside the student's control stopped grading."""
+    if evaluation is not None and evaluation.status != "ok":
+        return "error", f"sandbox {evaluation.status}: {evaluation.message}"
+    if data.missing:
+        first = next(iter(data.missing.values()))
+        return "error", "instructor data missing: " + first.splitlines()[0]
+    return "graded", _first_error(grade.problems)
+
+
+def _first_error(problems: list[Problem]) -> str:
+    for p in problems:
+        if Severity(p.severity) is Severity.ERROR:
+            return p.message
+    return ""
+
+
+def _unknown_student(source: Path):
+    from grader.records import Student
+
+    return Student(last=None, first=None, source=Path(source).name)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
