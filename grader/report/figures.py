@@ -1,0 +1,179 @@
+"""Figures the grader draws itself (matplotlib Agg, no pyplot state), as PNG bytes.
+
+Their inputs partly come from a student's files (class names, history keys and
+values), so every function checks shapes and types and returns ``None`` with
+a reason instead of raising on bad data.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+DPI = 100
+MAX_ANNOTATED_CLASSES = 20     # above this, cells are too small to print counts in
+MAX_LABEL_CHARS = 24
+MAX_CURVE_SERIES = 8
+
+
+@dataclass
+class Drawn:
+    """A figure as a ``data:`` URI, or the reason it could not be drawn."""
+
+    data_uri: str | None = None
+    reason: str = ""
+
+
+def png_data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _render(figure: Figure) -> bytes:
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _label(text: Any) -> str:
+    """A student-supplied string made safe for matplotlib text: no mathtext."""
+    label = str(text).replace("\n", " ")
+    if len(label) > MAX_LABEL_CHARS:
+        label = label[: MAX_LABEL_CHARS - 1] + "…"
+    return label.replace("$", r"\$")
+
+
+# ------------------------------------------------------------ confusion matrix
+
+
+def confusion_matrix(matrix: Any, class_names: Sequence[Any] | None = None) -> Drawn:
+    """A labelled confusion matrix (rows: true class, columns: predicted)."""
+    rows = _square_counts(matrix)
+    if rows is None:
+        return Drawn(reason="the confusion matrix is not a square table of counts")
+    size = len(rows)
+    names = [_label(n) for n in class_names] if class_names and len(class_names) == size else [str(i) for i in range(size)]
+    side = min(3.5 + 0.3 * size, 12)
+    figure = Figure(figsize=(side + 1.2, side), dpi=DPI)
+    axes = figure.add_subplot()
+    image = axes.imshow(rows, cmap="Blues")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    if size <= MAX_ANNOTATED_CLASSES:
+        axes.set_xticks(range(size), names, rotation=45, ha="right")
+        axes.set_yticks(range(size), names)
+        _annotate_counts(axes, rows)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title("Confusion matrix (recomputed by the grader)")
+    figure.tight_layout()
+    return Drawn(png_data_uri(_render(figure)))
+
+
+def _square_counts(matrix: Any) -> list[list[int]] | None:
+    if not isinstance(matrix, (list, tuple)) or not matrix:
+        return None
+    rows: list[list[int]] = []
+    for row in matrix:
+        if not isinstance(row, (list, tuple)) or len(row) != len(matrix):
+            return None
+        try:
+            rows.append([int(value) for value in row])
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return rows
+
+
+def _annotate_counts(axes: Any, rows: list[list[int]]) -> None:
+    largest = max(max(row) for row in rows) or 1
+    for i, row in enumerate(rows):
+        for j, count in enumerate(row):
+            colour = "white" if count > largest / 2 else "black"
+            axes.text(j, i, str(count), ha="center", va="center", fontsize=8, color=colour)
+
+
+# ------------------------------------------------------------ training curves
+
+
+def training_curves(history: Any) -> Drawn:
+    """Loss and metric curves per epoch, from a history dict of lists."""
+    series = _numeric_series(history)
+    if not series:
+        return Drawn(reason="the history has no per-epoch numbers to draw")
+    loss = {key: values for key, values in series.items() if "loss" in key.lower()}
+    other = {key: values for key, values in series.items() if key not in loss}
+    panels = [(title, group) for title, group in (("metrics", other), ("loss", loss)) if group]
+    figure = Figure(figsize=(4.4 * len(panels), 3.3), dpi=DPI)
+    for index, (title, group) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), index)
+        for key, values in list(group.items())[:MAX_CURVE_SERIES]:
+            epochs = range(1, len(values) + 1)
+            style = "--" if key.lower().startswith("val") else "-"
+            axes.plot(epochs, values, style, marker="o", markersize=3, label=_label(key))
+        axes.set_xlabel("epoch")
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.set_title(title)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.suptitle("Training curves drawn by the grader from your history")
+    figure.tight_layout()
+    return Drawn(png_data_uri(_render(figure)))
+
+
+def _numeric_series(history: Any) -> dict[str, list[float]]:
+    if not isinstance(history, dict):
+        return {}
+    series: dict[str, list[float]] = {}
+    for key, values in history.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            continue
+        numbers = [_as_float(value) for value in values]
+        if any(math.isfinite(n) for n in numbers):
+            series[str(key)] = numbers
+    return series
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+# ------------------------------------------------------------ class histogram
+
+
+def score_histogram(edges: Sequence[float], counts: Sequence[int]) -> Drawn:
+    """A bar chart of precomputed bins, so the picture and the table agree."""
+    if not counts:
+        return Drawn(reason="no graded submissions")
+    figure = Figure(figsize=(6.4, 3.2), dpi=DPI)
+    axes = figure.add_subplot()
+    widths = [high - low for low, high in zip(edges[:-1], edges[1:])]
+    axes.bar(edges[:-1], counts, width=widths, align="edge", color="#4a78b0", edgecolor="white")
+    axes.set_xlim(edges[0], edges[-1])
+    axes.set_xlabel("total score")
+    axes.set_ylabel("submissions")
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return Drawn(png_data_uri(_render(figure)))
+
+
+def drawn_safely(draw: Any, *args: Any) -> Drawn:
+    """Call a drawing function on untrusted data; a failure becomes a reason."""
+    try:
+        return draw(*args)
+    except Exception as exc:  # matplotlib can fail in many ways on odd data
+        log.warning("could not draw %s: %s", getattr(draw, "__name__", draw), exc)
+        return Drawn(reason=f"could not be drawn ({type(exc).__name__})")

@@ -1,0 +1,161 @@
+"""Spreadsheets of a class: grades.csv and the LMS gradebook uploads.
+
+Blackboard's Grade Center upload: every field quoted, students matched on
+"Username", and a grade column whose header has no column id creates a new
+column. Canvas's gradebook import: "Student", "ID", "SIS User ID",
+"SIS Login ID", "Section", then one column per assignment, with a
+"Points Possible" row second. A grade that could not be computed (status
+"error") is left blank in the uploads, so the LMS keeps whatever it had.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+from grader.report.formatting import points, spreadsheet_text
+from grader.rubric import Rubric
+from grader.score.records import SubmissionGrade
+
+GRADES_COLUMNS = ("last", "first", "username", "archive", "status", "total", "max")
+BLACKBOARD_ID_COLUMNS = ("Last Name", "First Name", "Username")
+CANVAS_ID_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+
+
+@dataclass
+class Export:
+    """One LMS upload file and what the instructor must know about it."""
+
+    file_name: str
+    csv_text: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def by_last_name(grades: list[SubmissionGrade]) -> list[SubmissionGrade]:
+    """Sorted by last name, then first name, then archive; unknown names last."""
+
+    def key(grade: SubmissionGrade) -> tuple[bool, str, str, str]:
+        last, first = grade.student.last, grade.student.first
+        return (not last, (last or "").casefold(), (first or "").casefold(), grade.archive.casefold())
+
+    return sorted(grades, key=key)
+
+
+# ------------------------------------------------------------------ grades.csv
+
+
+def grades_table(grades: list[SubmissionGrade], rubric: Rubric) -> pd.DataFrame:
+    """One row per archive; one score column per rubric part."""
+    part_ids = [part.id for part in rubric.parts]
+    rows = []
+    for grade in by_last_name(grades):
+        row: dict[str, object] = {
+            "last": spreadsheet_text(grade.student.last),
+            "first": spreadsheet_text(grade.student.first),
+            "username": spreadsheet_text(grade.student.username),
+            "archive": spreadsheet_text(grade.archive),
+            "status": grade.status,
+            "total": round(grade.score, 2),
+            "max": grade.max_score,
+        }
+        for part_id in part_ids:
+            part = grade.parts.get(part_id)
+            row[part_id] = round(part.score, 2) if part else None
+        row["note"] = spreadsheet_text(grade.note)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*GRADES_COLUMNS, *part_ids, "note"])
+
+
+def grades_csv(grades: list[SubmissionGrade], rubric: Rubric) -> str:
+    return grades_table(grades, rubric).to_csv(index=False, lineterminator="\n")
+
+
+# ---------------------------------------------------------------- LMS uploads
+
+
+def blackboard_column(rubric: Rubric) -> str:
+    """A new Grade Center column: its title and points, no column id after "|"."""
+    return f"{rubric.title} [Total Pts: {points(rubric.total_points)} Score] |"
+
+
+def blackboard_export(grades: list[SubmissionGrade], rubric: Rubric) -> Export:
+    column = blackboard_column(rubric)
+    rows = [
+        {
+            "Last Name": spreadsheet_text(grade.student.last),
+            "First Name": spreadsheet_text(grade.student.first),
+            "Username": spreadsheet_text(grade.student.username),
+            column: _lms_score(grade),
+        }
+        for grade in by_last_name(grades)
+    ]
+    table = pd.DataFrame(rows, columns=[*BLACKBOARD_ID_COLUMNS, column])
+    text = table.to_csv(index=False, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    return Export("blackboard_grades.csv", text, _lms_warnings(grades, "Blackboard"))
+
+
+def canvas_export(grades: list[SubmissionGrade], rubric: Rubric) -> Export:
+    column = rubric.title
+    points_possible = {"Student": "Points Possible", "ID": "", "SIS User ID": "",
+                       "SIS Login ID": "", "Section": "", column: points(rubric.total_points)}
+    rows = [points_possible] + [
+        {
+            "Student": spreadsheet_text(_canvas_name(grade)),
+            "ID": "",
+            "SIS User ID": "",
+            "SIS Login ID": spreadsheet_text(grade.student.username),
+            "Section": "",
+            column: _lms_score(grade),
+        }
+        for grade in by_last_name(grades)
+    ]
+    table = pd.DataFrame(rows, columns=[*CANVAS_ID_COLUMNS, column])
+    text = table.to_csv(index=False, lineterminator="\n")
+    return Export("canvas_grades.csv", text, _lms_warnings(grades, "Canvas"))
+
+
+EXPORTERS: dict[str, Callable[[list[SubmissionGrade], Rubric], Export]] = {
+    "blackboard": blackboard_export,
+    "canvas": canvas_export,
+}
+KNOWN_EXPORTS = tuple(EXPORTERS)
+
+
+def check_export_names(exports: list[str] | tuple[str, ...]) -> list[str]:
+    """The requested exports, lower-cased; ValueError names any unknown one."""
+    names = [str(name).strip().lower() for name in exports]
+    unknown = [name for name in names if name not in EXPORTERS]
+    if unknown:
+        raise ValueError(
+            f"unknown export {', '.join(repr(n) for n in unknown)}; known exports: {', '.join(KNOWN_EXPORTS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _lms_score(grade: SubmissionGrade) -> str:
+    return "" if grade.status == "error" else points(grade.score)
+
+
+def _canvas_name(grade: SubmissionGrade) -> str:
+    student = grade.student
+    if student.last or student.first:
+        return ", ".join(part for part in (student.last, student.first) if part)
+    return student.username or ""
+
+
+def _lms_warnings(grades: list[SubmissionGrade], lms: str) -> list[str]:
+    warnings = []
+    for grade in by_last_name(grades):
+        if not grade.student.username:
+            warnings.append(
+                f"{lms}: {grade.student.display} ({grade.archive}) has no username in the archive name, "
+                f"so its username cell is blank; enter this grade in {lms} by hand."
+            )
+        if grade.status == "error":
+            warnings.append(
+                f"{lms}: {grade.student.display} ({grade.archive}) could not be graded, so the score is blank."
+            )
+    return warnings

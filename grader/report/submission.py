@@ -1,0 +1,216 @@
+"""One submission's outputs: the JSON record, the student's HTML report and
+Gradescope's results.json.
+
+The report is built from plain view records (below) so the template only
+lays out text; every value reaches the HTML through Jinja's autoescape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import grader
+from grader.records import CheckResult, FoundFile, Severity
+from grader.report import figures, formatting
+from grader.report.atomic import atomic_write_text
+from grader.report.gradescope import gradescope_results
+from grader.report.templating import render
+from grader.report.thumbnails import Thumbnail, thumbnail
+from grader.score.records import PartGrade, SubmissionGrade
+
+# Which metrics come first in the reported-vs-recomputed table.
+METRIC_ORDER = ("accuracy", "loss")
+SEVERITY_ORDER = {Severity.ERROR.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
+# Content-Security-Policy of a student's report: no scripts at all, images only as data: URIs.
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+@dataclass
+class OutputPaths:
+    json: Path
+    html: Path
+    gradescope: Path
+
+
+def output_paths(archive: str, out_dir: Path) -> OutputPaths:
+    stem = formatting.output_stem(archive)
+    return OutputPaths(
+        json=out_dir / "results" / f"{stem}.json",
+        html=out_dir / "reports" / f"{stem}.html",
+        gradescope=out_dir / "gradescope" / stem / "results.json",
+    )
+
+
+def write_submission_outputs(grade: SubmissionGrade, out_dir: Path) -> None:
+    """Write results/<stem>.json, reports/<stem>.html and
+    gradescope/<stem>/results.json under ``out_dir``, each atomically."""
+    paths = output_paths(grade.archive, Path(out_dir))
+    atomic_write_text(paths.json, formatting.to_json(grade.to_dict()))
+    atomic_write_text(paths.gradescope, formatting.to_json(gradescope_results(grade)))
+    atomic_write_text(paths.html, render_submission_html(grade))
+
+
+def render_submission_html(grade: SubmissionGrade, generated: datetime | None = None) -> str:
+    when = (generated or datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M %Z").strip()
+    problems = sorted(grade.problems, key=lambda p: SEVERITY_ORDER.get(Severity(p.severity).value, 3))
+    return render(
+        "submission.html.j2",
+        grade=grade,
+        status_reason=_status_reason(grade),
+        problems=problems,
+        parts=[_part_view(part, grade.work_root) for part in grade.parts.values()],
+        found=_found_rows(grade),
+        generated=when,
+        grader_version=grade.grader_version or grader.__version__,
+        csp=REPORT_CSP,
+    )
+
+
+def _status_reason(grade: SubmissionGrade) -> str:
+    """Why a submission has the "error" status, in one sentence."""
+    if grade.status != "error":
+        return ""
+    if grade.note:
+        return grade.note
+    errors = [p for p in grade.problems if Severity(p.severity) == Severity.ERROR]
+    return errors[0].message if errors else "The grader could not finish grading this submission."
+
+
+# ----------------------------------------------------------------- part views
+
+
+@dataclass
+class CheckView:
+    id: str
+    score: float
+    max_score: float
+    passed: bool
+    message: str
+    evidence: list[tuple[str, str]]
+
+
+@dataclass
+class MetricRow:
+    name: str
+    reported: str
+    recomputed: str
+    difference: str
+
+
+@dataclass
+class ImagenetRow:
+    image: str
+    reported: str
+    rerun: str
+    agree: bool | None
+
+
+@dataclass
+class PartView:
+    id: str
+    title: str
+    score: float
+    max_score: float
+    checks: list[CheckView]
+    metrics: list[MetricRow]
+    confusion: figures.Drawn | None
+    curves: figures.Drawn | None
+    plots: list[Thumbnail]
+    architecture: list[tuple[str, str]]
+    imagenet: list[ImagenetRow]
+    notes: list[str] = field(default_factory=list)
+
+
+def _part_view(part: PartGrade, work_root: str | None) -> PartView:
+    details = part.details or {}
+    confusion = None
+    if details.get("confusion_matrix") is not None:
+        confusion = figures.drawn_safely(
+            figures.confusion_matrix, details["confusion_matrix"], details.get("class_names")
+        )
+    curves = figures.drawn_safely(figures.training_curves, details["history"]) if details.get("history") else None
+    return PartView(
+        id=part.id,
+        title=part.title,
+        score=part.score,
+        max_score=part.max_score,
+        checks=[_check_view(check) for check in part.checks],
+        metrics=_metric_rows(part.reported, part.recomputed),
+        confusion=confusion,
+        curves=curves,
+        plots=[thumbnail(work_root, str(path)) for path in _as_list(details.get("plots"))],
+        architecture=_key_values(details.get("architecture")),
+        imagenet=[_imagenet_row(row) for row in _as_list(details.get("imagenet")) if isinstance(row, dict)],
+        notes=[str(details["scaling_note"])] if details.get("scaling_note") else [],
+    )
+
+
+def _check_view(check: CheckResult) -> CheckView:
+    return CheckView(
+        id=check.id,
+        score=check.score,
+        max_score=check.max_score,
+        passed=bool(check.passed),
+        message=check.message,
+        evidence=_key_values(check.evidence),
+    )
+
+
+def _key_values(mapping: Any) -> list[tuple[str, str]]:
+    if not isinstance(mapping, dict):
+        return []
+    return [(formatting.humanize_key(key), formatting.plain(value)) for key, value in mapping.items()]
+
+
+def _metric_rows(reported: dict[str, Any] | None, recomputed: dict[str, Any] | None) -> list[MetricRow]:
+    reported, recomputed = reported or {}, recomputed or {}
+    names = [n for n in METRIC_ORDER if n in reported or n in recomputed]
+    names += [n for n in {**reported, **recomputed} if n not in names]
+    return [
+        MetricRow(
+            name=str(name),
+            reported=formatting.metric(reported.get(name)),
+            recomputed=formatting.metric(recomputed.get(name)),
+            difference=_difference(reported.get(name), recomputed.get(name)),
+        )
+        for name in names
+    ]
+
+
+def _difference(reported: Any, recomputed: Any) -> str:
+    numbers = (int, float)
+    if isinstance(reported, bool) or isinstance(recomputed, bool):
+        return ""
+    if isinstance(reported, numbers) and isinstance(recomputed, numbers):
+        return f"{recomputed - reported:+.4f}"
+    return ""
+
+
+def _imagenet_row(row: dict[str, Any]) -> ImagenetRow:
+    agree = row.get("agree")
+    return ImagenetRow(
+        image=formatting.plain(row.get("image")),
+        reported=formatting.plain(row.get("reported")),
+        rerun=formatting.plain(row.get("rerun")),
+        agree=agree if isinstance(agree, bool) else None,
+    )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _found_rows(grade: SubmissionGrade) -> list[FoundFile]:
+    """Every file the grader assigned, once, in part order."""
+    seen: set[tuple[str, str, str | None]] = set()
+    rows: list[FoundFile] = []
+    for part in grade.parts.values():
+        for found in part.found:
+            key = (found.path, str(found.role), found.part)
+            if key not in seen:
+                seen.add(key)
+                rows.append(found)
+    return rows

@@ -1,0 +1,214 @@
+"""The class's outputs: grades.csv, index.html (the class summary) and the
+LMS uploads the instructor asked for."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import quote
+
+import numpy as np
+from markupsafe import Markup
+
+import grader
+from grader.report import figures, formatting, gradebooks
+from grader.report.atomic import atomic_write_text
+from grader.report.templating import csp_hash, render, template_source
+from grader.rubric import Rubric
+from grader.score.records import SubmissionGrade
+
+HISTOGRAM_BINS = 10
+SORT_SCRIPT = "sortable.js.j2"
+
+
+@dataclass
+class HistogramBin:
+    low: float
+    high: float
+    count: int
+
+
+@dataclass
+class CheckRate:
+    """How one rubric check went across the graded submissions."""
+
+    part: str
+    check: str
+    submissions: int          # graded submissions where the check ran
+    passed: int
+    mean_points: float | None
+    max_points: float | None
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.submissions if self.submissions else None
+
+
+@dataclass
+class DuplicateMember:
+    student: str
+    archive: str
+    parts: list[str]
+
+
+@dataclass
+class DuplicateGroup:
+    """One model file (by sha256) handed in by two or more archives."""
+
+    sha256: str
+    members: list[DuplicateMember] = field(default_factory=list)
+
+
+@dataclass
+class SubmissionRow:
+    student: str
+    last: str
+    first: str
+    username: str
+    archive: str
+    status: str
+    total: float
+    max_score: float
+    part_scores: list[float | None]
+    note: str
+    report_href: str
+
+
+def write_class_outputs(
+    grades: list[SubmissionGrade],
+    out_dir: Path,
+    rubric: Rubric,
+    exports: list[str] | tuple[str, ...] = (),
+) -> None:
+    """Write grades.csv, index.html and the requested LMS uploads under ``out_dir``.
+
+    An unknown export name raises ValueError (listing the known ones) before
+    anything is written.
+    """
+    names = gradebooks.check_export_names(exports)
+    out_dir = Path(out_dir)
+    uploads = [gradebooks.EXPORTERS[name](grades, rubric) for name in names]
+    atomic_write_text(out_dir / "grades.csv", gradebooks.grades_csv(grades, rubric))
+    for upload in uploads:
+        atomic_write_text(out_dir / upload.file_name, upload.csv_text)
+    export_warnings = [warning for upload in uploads for warning in upload.warnings]
+    atomic_write_text(out_dir / "index.html", render_index_html(grades, rubric, export_warnings))
+
+
+def render_index_html(
+    grades: list[SubmissionGrade], rubric: Rubric, export_warnings: Sequence[str] = ()
+) -> str:
+    graded = [g for g in grades if g.status != "error"]
+    totals = [g.score for g in graded]
+    bins = histogram_bins(totals, rubric.total_points)
+    edges = [bins[0].low] + [b.high for b in bins] if bins else []
+    histogram = None
+    if totals and bins:
+        histogram = figures.drawn_safely(figures.score_histogram, edges, [b.count for b in bins])
+    script = template_source(SORT_SCRIPT)
+    return render(
+        "index.html.j2",
+        rubric=rubric,
+        counts={"archives": len(grades), "graded": len(graded), "error": len(grades) - len(graded)},
+        mean=statistics.fmean(totals) if totals else None,
+        median=statistics.median(totals) if totals else None,
+        bins=bins,
+        histogram=histogram,
+        rates=check_pass_rates(grades, rubric),
+        duplicates=duplicate_models(grades),
+        part_ids=[part.id for part in rubric.parts],
+        rows=[_submission_row(g, rubric) for g in gradebooks.by_last_name(grades)],
+        export_warnings=list(export_warnings),
+        generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip(),
+        grader_version=grader.__version__,
+        script=Markup(script),
+        csp=(
+            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+            f"script-src {csp_hash(script)}; base-uri 'none'; form-action 'none'"
+        ),
+    )
+
+
+# ------------------------------------------------------------------ statistics
+
+
+def histogram_bins(totals: list[float], total_points: float, bins: int = HISTOGRAM_BINS) -> list[HistogramBin]:
+    """Equal-width bins from 0 to the rubric's total; the last bin includes the
+    top score, and scores outside the range count in the nearest end bin."""
+    if total_points <= 0:
+        return []
+    edges = np.linspace(0.0, float(total_points), bins + 1)
+    counts, _ = np.histogram(np.clip(np.asarray(totals, dtype=float), 0.0, float(total_points)), bins=edges)
+    return [
+        HistogramBin(low=round(float(low), 2), high=round(float(high), 2), count=int(count))
+        for low, high, count in zip(edges[:-1], edges[1:], counts)
+    ]
+
+
+def check_pass_rates(grades: list[SubmissionGrade], rubric: Rubric) -> list[CheckRate]:
+    """Pass rate and mean points of each check, over graded submissions that
+    ran it; rubric order first, then any check the rubric does not list."""
+    outcomes: dict[tuple[str, str], list[tuple[bool, float, float]]] = defaultdict(list)
+    for grade in grades:
+        if grade.status == "error":
+            continue
+        for part in grade.parts.values():
+            for check in part.checks:
+                outcomes[(part.id, check.id)].append((bool(check.passed), check.score, check.max_score))
+    rubric_points = {(part.id, check.id): check.points for part in rubric.parts for check in part.checks}
+    order = list(rubric_points)
+    order += [key for key in outcomes if key not in order]
+    rates = []
+    for part_id, check_id in order:
+        runs = outcomes.get((part_id, check_id), [])
+        rates.append(
+            CheckRate(
+                part=part_id,
+                check=check_id,
+                submissions=len(runs),
+                passed=sum(1 for passed, _, _ in runs if passed),
+                mean_points=statistics.fmean(score for _, score, _ in runs) if runs else None,
+                max_points=rubric_points.get((part_id, check_id), max((top for _, _, top in runs), default=None)),
+            )
+        )
+    return rates
+
+
+def duplicate_models(grades: list[SubmissionGrade]) -> list[DuplicateGroup]:
+    """Model files with the same sha256 in two or more archives."""
+    by_hash: dict[str, dict[str, DuplicateMember]] = defaultdict(dict)
+    for grade in grades:
+        for part_id, sha256 in grade.model_hashes.items():
+            if not sha256:
+                continue
+            member = by_hash[sha256].setdefault(
+                grade.archive, DuplicateMember(grade.student.display, grade.archive, [])
+            )
+            member.parts.append(part_id)
+    groups = [
+        DuplicateGroup(sha256, sorted(members.values(), key=lambda m: m.archive.casefold()))
+        for sha256, members in by_hash.items()
+        if len(members) >= 2
+    ]
+    return sorted(groups, key=lambda g: (-len(g.members), g.sha256))
+
+
+def _submission_row(grade: SubmissionGrade, rubric: Rubric) -> SubmissionRow:
+    stem = formatting.output_stem(grade.archive)
+    return SubmissionRow(
+        student=grade.student.display,
+        last=grade.student.last or "",
+        first=grade.student.first or "",
+        username=grade.student.username or "",
+        archive=grade.archive,
+        status=grade.status,
+        total=grade.score,
+        max_score=grade.max_score,
+        part_scores=[grade.parts[p.id].score if p.id in grade.parts else None for p in rubric.parts],
+        note=grade.note,
+        report_href="reports/" + quote(stem + ".html"),
+    )
