@@ -13,6 +13,9 @@ class ExtractionLimits(BaseModel):
     max_entry_bytes: int = Field(default=512 * 1024 * 1024, gt=0)    # one file
     max_entries: int = Field(default=5000, gt=0)
     max_ratio: float = Field(default=200.0, gt=1)                    # uncompressed / compressed
+    # The ratio only counts past this many bytes: a collapsed model's
+    # predictions file (identical rows) compresses over 200:1 and is no bomb.
+    ratio_grace_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
     max_depth: int = Field(default=20, gt=0)                         # path components
     max_archive_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)  # the zip itself
 
