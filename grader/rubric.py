@@ -101,6 +101,8 @@ class Part(_Strict):
         return sum(check.points for check in self.checks)
 
     def canonical_path(self, role: str) -> str:
+        if role == "image" and self.input_dirs:
+            return self.input_dirs[0] + "/"
         name = self.canonical_files.get(role)
         return f"{self.canonical_dir}/{name}" if name else self.canonical_dir + "/"
 

@@ -252,7 +252,7 @@ def missing_roles(layout: Layout, rubric: Rubric) -> list[Problem]:
             if layout.find(part.id, Role(role)):
                 continue
             if role == "image":
-                where = f"put the pictures you classified in {part.input_dirs[0]}/" if part.input_dirs else ""
+                where = f"put the pictures you classified in {part.canonical_path(role)}"
             else:
                 where = f"save it as {part.canonical_path(role)}"
             problems.append(Problem(
