@@ -232,7 +232,7 @@ def reference_run(parts, out, data_dir, images_dir, quick, rubric_name) -> None:
     try:
         record = reference.run(list(parts) or None, out, data_dir or datasets.default_data_dir(), quick,
                                images_dir=images_dir, rubric=rubric)
-    except datasets.DataMissing as exc:
+    except (datasets.DataError, reference.ReferenceRunError) as exc:
         raise click.ClickException(str(exc)) from None
     console.print(json.dumps(record.to_dict(), indent=2))
 
@@ -246,8 +246,8 @@ def reference_baselines(run_json: Path, rubric_name: str | None) -> None:
 
     rubric = _load_rubric(rubric_name)
     try:
-        path = reference.baselines(run_json, Path(rubric.path))
-    except ValueError as exc:
+        path = reference.baselines(reference.load_run_record(run_json), Path(rubric.path))
+    except (ValueError, reference.ReferenceRunError) as exc:
         raise click.ClickException(str(exc)) from None
     console.print(f"Wrote {path}")
 

@@ -56,7 +56,7 @@ def load_test_data(rubric: Rubric, data_dir: Path | None = None) -> TestData:
                 data.imagenet_files = datasets.imagenet_files(data_dir)
             else:
                 data.inputs[name], data.labels[name] = datasets.load_test_set(dataset, data_dir)
-        except datasets.DataMissing as exc:
+        except datasets.DataError as exc:  # missing, or there but unusable
             data.missing[name] = str(exc)
     return data
 

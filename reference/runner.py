@@ -1,0 +1,278 @@
+"""Runs the reference solutions into a complete assignment tree and records the run.
+
+The tree is what a model student would submit: ``<out>/<rubric.folder>/``
+with each part's results where the rubric's ``canonical_dir`` says, one
+notebook per part, and the image-folder part's inputs. ``results/run.json``
+records the library versions, every data file's sha256, the time and test
+accuracy of each part, and whether the run was quick (a smoke test).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+import grader
+from grader import datasets
+from grader import rubric as rubric_lib
+from grader.rubric import Part, Rubric
+from reference import QUICK_EPOCHS, QUICK_TRAIN_SAMPLES, SEED, SOLUTIONS, Solution
+
+RUN_RECORD = "run.json"
+FOLDER_LOADER = "imagenet-images"   # a data set whose inputs are the student's own images
+
+
+class ReferenceRunError(Exception):
+    """A reference run or baseline that cannot go ahead; the message says what to change."""
+
+
+@dataclass
+class PartRun:
+    part: str
+    seconds: float
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    epochs: int | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+    n_images: int | None = None
+    data_files: dict[str, str] = field(default_factory=dict)   # file -> sha256
+    outputs: list[str] = field(default_factory=list)           # relative to the tree
+
+
+@dataclass
+class RunRecord:
+    rubric: str
+    started: str                      # ISO 8601, UTC
+    quick: bool
+    seed: int
+    versions: dict[str, str]
+    data_dir: str
+    tree: str
+    parts: dict[str, PartRun] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)      # part -> why
+    notebooks: list[str] = field(default_factory=list)
+    quick_train_samples: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+        fields = dict(data)
+        fields["parts"] = {pid: PartRun(**part) for pid, part in data.get("parts", {}).items()}
+        return cls(**fields)
+
+
+def load_run_record(path: Path) -> RunRecord:
+    """A ``run.json`` written by :func:`run`; ReferenceRunError when it is not one."""
+    try:
+        return RunRecord.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ReferenceRunError(f"{path}: not a run record written by `grade reference run` ({exc})") from None
+
+
+def library_versions() -> dict[str, str]:
+    import keras
+    import numpy
+    import tensorflow
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "grader": grader.__version__,
+    }
+
+
+# -------------------------------------------------------------- selection
+
+
+def _is_folder_part(part: Part, rubric: Rubric) -> bool:
+    return rubric.dataset_of(part).loader == FOLDER_LOADER
+
+
+def select_parts(rubric: Rubric, part_ids: list[str] | None) -> list[Part]:
+    """The rubric's parts to run, in rubric order; every one must have a solution."""
+    known = [part.id for part in rubric.parts]
+    wanted = known if part_ids is None else list(part_ids)
+    unknown = [pid for pid in wanted if pid not in known]
+    if unknown:
+        raise ReferenceRunError(f"unknown part(s) {', '.join(unknown)}; the rubric {rubric.id} has {', '.join(known)}")
+    unsolved = [pid for pid in wanted if pid not in SOLUTIONS]
+    if unsolved:
+        raise ReferenceRunError(
+            f"no reference solution for part(s) {', '.join(unsolved)}; add them to SOLUTIONS in reference/__init__.py"
+        )
+    return [part for part in rubric.parts if part.id in wanted]
+
+
+def _solution_function(solution: Solution):
+    return getattr(importlib.import_module(solution.module), solution.function)
+
+
+# ----------------------------------------------------------------- images
+
+
+def _input_folder(part: Part, tree: Path) -> Path:
+    if not part.input_dirs:
+        raise ReferenceRunError(f"rubric part {part.id} names no input_dirs for its images; add one to the rubric")
+    return tree / part.input_dirs[0]
+
+
+def _image_files(folder: Path) -> list[Path]:
+    from reference.resnet50_images import IMAGE_SUFFIXES
+
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.is_symlink() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def copy_images(images_dir: Path, target: Path) -> list[Path]:
+    """The image files of ``images_dir`` (not its subfolders) copied into ``target``."""
+    sources = _image_files(Path(images_dir))
+    if not sources:
+        raise ReferenceRunError(f"{images_dir}: no image files (.jpg, .png, ...) to copy for the ResNet50 part")
+    return [datasets.copy_file(source, target / source.name) for source in sources]
+
+
+# -------------------------------------------------------------------- run
+
+
+def _data_files(part: Part, rubric: Rubric, data_dir: Path) -> list[Path]:
+    dataset = rubric.dataset_of(part)
+    if _is_folder_part(part, rubric):
+        return list(datasets.imagenet_files(data_dir).values())
+    files = datasets.dataset_files(dataset, data_dir, "train") + datasets.dataset_files(dataset, data_dir, "test")
+    return list(dict.fromkeys(files))
+
+
+def _shown(path: Path, data_dir: Path) -> str:
+    try:
+        return path.relative_to(data_dir).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _run_classifier(part: Part, rubric: Rubric, function, data_dir: Path, tree: Path, quick: bool) -> PartRun:
+    from reference.results import write_classifier_results
+
+    dataset = rubric.dataset_of(part)
+    x_train, y_train = datasets.load_train_set(dataset, data_dir)
+    x_test, y_test = datasets.load_test_set(dataset, data_dir)
+    settings: dict[str, Any] = {}
+    if quick:
+        x_train, y_train = x_train[:QUICK_TRAIN_SAMPLES], y_train[:QUICK_TRAIN_SAMPLES]
+        settings = {"epochs": QUICK_EPOCHS}
+    trained = function(x_train, y_train, x_test, y_test, num_classes=dataset.num_classes, **settings)
+    outputs = write_classifier_results(trained, part, root=tree, quick=quick)
+    return PartRun(
+        part=part.id, seconds=0.0, test_accuracy=trained.test_accuracy, test_loss=trained.test_loss,
+        epochs=trained.epochs, n_train=trained.n_train, n_test=len(x_test),
+        outputs=[p.relative_to(tree).as_posix() for p in outputs],
+    )
+
+
+def _run_folder_part(part: Part, rubric: Rubric, function, data_dir: Path, tree: Path) -> PartRun:
+    from reference.results import write_imagenet_results
+
+    dataset = rubric.dataset_of(part)
+    files = datasets.imagenet_files(data_dir)
+    predictions = function(_input_folder(part, tree), files["weights"], files["class_index"],
+                           image_size=tuple(dataset.input_shape[:2]))
+    output = write_imagenet_results(predictions, part, root=tree)
+    return PartRun(part=part.id, seconds=0.0, n_images=len({p.image for p in predictions}),
+                   outputs=[output.relative_to(tree).as_posix()])
+
+
+def _results_dir(rubric: Rubric, tree: Path) -> Path:
+    """The folder all parts' results share (``results/``), where run.json goes."""
+    common = os.path.commonpath([part.canonical_dir for part in rubric.parts]) if rubric.parts else ""
+    return tree / common
+
+
+def write_notebooks(parts: list[Part], rubric: Rubric, tree: Path) -> list[Path]:
+    from reference.notebooks import build_notebook, notebook_name
+    from reference.results import atomic_write_text
+
+    written = []
+    for part in parts:
+        solution = SOLUTIONS[part.id]
+        notebook = build_notebook(part, rubric, _solution_function(solution),
+                                  folder_part=_is_folder_part(part, rubric), seed=SEED,
+                                  quick_samples=QUICK_TRAIN_SAMPLES, quick_epochs=QUICK_EPOCHS)
+        written.append(atomic_write_text(tree / notebook_name(part, solution.notebook), nbformat.writes(notebook)))
+    return written
+
+
+def run(parts: list[str] | None, out: Path, data_dir: Path, quick: bool,
+        images_dir: Path | None = None, rubric: Rubric | None = None) -> RunRecord:
+    """Train and run the reference solutions; write ``<out>/<rubric.folder>/`` and its run record.
+
+    Every data file is located before any training, so a missing one stops
+    the run at once (DataMissing). The image-folder part needs images: from
+    ``images_dir``, or already in the tree's input folder; without them it is
+    an error when asked for by id and skipped (noted in the record) otherwise.
+    """
+    import keras
+
+    from reference.results import atomic_write_text
+
+    started, clock = datetime.now(timezone.utc), time.monotonic()
+    rubric = rubric if rubric is not None else rubric_lib.load()
+    data_dir, tree = Path(data_dir).expanduser(), Path(out) / rubric.folder
+    selected = select_parts(rubric, parts)
+    tree.mkdir(parents=True, exist_ok=True)
+    record = RunRecord(
+        rubric=rubric.id, started=started.isoformat(timespec="seconds"), quick=quick, seed=SEED,
+        versions=library_versions(), data_dir=str(data_dir), tree=str(tree),
+        quick_train_samples=QUICK_TRAIN_SAMPLES if quick else None,
+    )
+
+    folder_parts = [part for part in rubric.parts if _is_folder_part(part, rubric)]
+    if images_dir is not None:
+        for part in folder_parts:
+            copy_images(Path(images_dir), _input_folder(part, tree))
+    to_run = []
+    for part in selected:
+        if _is_folder_part(part, rubric) and not _image_files(_input_folder(part, tree)):
+            reason = f"no images in {_input_folder(part, tree)}; pass a folder of images for part {part.id}"
+            if parts is not None:
+                raise ReferenceRunError(reason)
+            record.skipped[part.id] = reason
+            continue
+        to_run.append(part)
+
+    hashes: dict[Path, str] = {}
+    data_of = {part.id: _data_files(part, rubric, data_dir) for part in to_run}   # DataMissing before training
+    for part in to_run:
+        part_clock = time.monotonic()
+        keras.utils.set_random_seed(SEED)
+        function = _solution_function(SOLUTIONS[part.id])
+        if _is_folder_part(part, rubric):
+            part_run = _run_folder_part(part, rubric, function, data_dir, tree)
+        else:
+            part_run = _run_classifier(part, rubric, function, data_dir, tree, quick)
+        part_run.seconds = round(time.monotonic() - part_clock, 2)
+        for path in data_of[part.id]:
+            hashes.setdefault(path, datasets.sha256_of(path))
+            part_run.data_files[_shown(path, data_dir)] = hashes[path]
+        record.parts[part.id] = part_run
+        keras.backend.clear_session()
+
+    record.notebooks = [p.relative_to(tree).as_posix() for p in write_notebooks(selected, rubric, tree)]
+    record.seconds = round(time.monotonic() - clock, 2)
+    atomic_write_text(_results_dir(rubric, tree) / RUN_RECORD, json.dumps(record.to_dict(), indent=2))
+    return record
