@@ -45,13 +45,14 @@ def plots_valid(ctx: CheckContext, points: float, params: dict) -> CheckResult:
     evidence = {"valid": good, "rejected": bad, "required": wanted}
     if wanted == 0:
         return CheckResult("plots_valid", points, points, True, "no plots required", evidence)
-    score = points * min(len(good), wanted) / wanted
-    passed = len(good) >= wanted
+    # Enough usable plots earns the points; every rejected plot costs its share.
+    score = points * min(len(good), wanted) / wanted * (len(good) / max(1, len(good) + len(bad)))
+    passed = len(good) >= wanted and not bad
     if passed:
         message = f"{len(good)} valid plot(s)"
     elif not ctx.files.plots:
         message = (f"no validation plot found; save the training and validation curves as "
                    f"{ctx.part.canonical_path('plot')}")
     else:
-        message = f"{len(good)} of {wanted} required plot(s) usable; rejected: {'; '.join(bad)}"
+        message = f"{len(good)} usable plot(s) ({wanted} required); rejected: {'; '.join(bad)}"
     return CheckResult("plots_valid", score, points, passed, message, evidence)

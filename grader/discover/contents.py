@@ -137,7 +137,8 @@ def _read_predictions(files: PartFiles, rel: str, part: Part, rubric: Rubric, ro
     dataset = rubric.dataset_of(part)
     files.predictions_path = rel
     try:
-        files.predictions = read_predictions(root / rel, dataset.num_classes, dataset.class_names)
+        files.predictions = read_predictions(root / rel, dataset.num_classes, dataset.class_names,
+                                             expected_rows=dataset.test_size)
     except ReadError as exc:
         problems.append(Problem(exc.code, str(exc), Severity.ERROR, rel, part.id))
         return
@@ -231,7 +232,8 @@ def _source_flags(sources: list[str], root: Path) -> dict:
         except (ReadError, OSError):
             continue
         for key, value in source_mentions(text).items():
-            merged[key] = bool(merged.get(key)) or bool(value)
+            if key != "evidence":
+                merged[key] = bool(merged.get(key)) or bool(value)
     return merged
 
 
