@@ -15,7 +15,9 @@ def _no_recomputed_accuracy(ctx: CheckContext) -> str:
         return f"no saved model for {ctx.part.id}"
     if ctx.evaluation is None:
         return ctx.recomputed.reason or ctx.not_run
-    return ctx.recomputed.reason or ctx.evaluation.message or "the model produced no predictions"
+    if not ctx.evaluation.ok:
+        return "the model did not run in the sandbox (see model_loads for why)"
+    return ctx.recomputed.reason or "the model produced no predictions"
 
 
 @check("model_loads")
@@ -32,7 +34,8 @@ def model_loads(ctx: CheckContext, points: float, params: dict) -> CheckResult:
                 "architecture": {k: v for k, v in ctx.evaluation.architecture.items()
                                  if k in ("input_shape", "output_shape", "params", "layer_types")}}
     if not ctx.evaluation.ok:
-        return CheckResult("model_loads", 0.0, points, False, f"{model.path}: {ctx.evaluation.message}", evidence)
+        why = ctx.evaluation.message.removeprefix(f"{ctx.part.id}: ")
+        return CheckResult("model_loads", 0.0, points, False, f"{model.path}: {why}", evidence)
     if shape_problems:
         return CheckResult("model_loads", points / 2, points, False,
                            "loads, but " + "; ".join(p.message for p in shape_problems), evidence)
@@ -132,8 +135,7 @@ def predictions_match_model(ctx: CheckContext, points: float, params: dict) -> C
     message = f"{agree:.1%} of the submitted predictions match the model's own"
     if not passed:
         message += f" (at least {minimum:.0%} expected): were they made by a different model, or shuffled?"
-    return CheckResult("predictions_match_model", points if passed else points * agree * 0.5, points, passed,
-                       message, evidence)
+    return CheckResult("predictions_match_model", points if passed else 0.0, points, passed, message, evidence)
 
 
 @check("architecture_matches")
