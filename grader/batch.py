@@ -110,7 +110,7 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
     """Grade archives into out_dir; write each result as soon as it is known."""
     from grader.report import write_class_outputs, write_submission_outputs
 
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     work_root = out_dir / "work"
     summary = BatchSummary()
     started = time.monotonic()

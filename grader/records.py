@@ -225,7 +225,7 @@ class ModelEvaluation:
     part: str
     path: str
     ok: bool
-    loader: str | None = None             # keras3-safe, keras3, tf_keras, saved_model
+    loader: str | None = None             # keras3-safe, tf_keras, saved_model (never unsafe Keras 3)
     message: str = ""                     # plain words when not ok
     probabilities: Any = None             # numpy array (n, classes) once validated
     # The same inputs at the rubric's alternative scalings ("raw": 0-255),
@@ -247,7 +247,7 @@ class ImagenetEvaluation:
 @dataclass
 class Evaluation:
     backend: str
-    status: str                           # ok | timeout | crashed | unavailable
+    status: str                           # ok | timeout | oom | crashed | unavailable
     message: str = ""
     models: dict[str, ModelEvaluation] = field(default_factory=dict)   # by part
     imagenet: dict[str, ImagenetEvaluation] = field(default_factory=dict)  # by part

@@ -45,7 +45,7 @@ def synthetic_class(tmp_path_factory):
     import reference
     from grader.datasets import ensure_synthetic_data, write_synthetic_images
     from reference.pack import pack
-    from tests.hostile_models import write_file_lambda_keras
+    from tests.hostile_models import hostile_keras
 
     base = tmp_path_factory.mktemp("class")
     data_dir = ensure_synthetic_data(0, cache_dir=base / "cache")
@@ -72,7 +72,7 @@ def synthetic_class(tmp_path_factory):
     shutil.copytree(tree, hostile)
     sentinel = base / "HOSTILE_RAN"
     (hostile / "results/6.1/model.keras").unlink()
-    write_file_lambda_keras(hostile / "results/6.1/model.keras", sentinel)
+    hostile_keras(hostile / "results/6.1/model.keras", f"open({str(sentinel)!r}, 'w').write('ran')\n")
     pack(hostile, subs, "Hacker", "Hal")
 
     inflated = base / "inflated" / "assignment06"

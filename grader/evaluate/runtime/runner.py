@@ -1,0 +1,673 @@
+#!/usr/bin/env python3
+"""Runs inside the sandbox: loads each model of one submission, predicts the
+test inputs, and writes probabilities and an architecture summary to /output.
+
+Standalone on purpose: it imports only the standard library, NumPy,
+TensorFlow, Keras 3, tf_keras and Pillow, never the grader, because it is
+copied into /job and runs where the grader is not installed. Everything it
+writes is read by the host as untrusted data.
+
+    python3 runner.py /job/job.json
+
+job.json: {"models": [{"id", "path", "input", "scaling", "alternative_scalings",
+"input_shape", "num_classes", "batch_size"}], "imagenet": [{"id", "images",
+"weights", "class_index", "top", "max_pixels"}], "limits": {...}}.
+Paths are relative to the submission (models, images) or to the inputs folder
+(datasets as <name>.npy, weights, class index).
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import json
+import math
+import os
+import signal
+import sys
+import time
+import traceback
+import warnings
+import zipfile
+from pathlib import Path
+
+MAIN_PID = os.getpid()
+SUBMISSION = Path(os.environ.get("GRADER_SUBMISSION", "/submission"))
+INPUTS = Path(os.environ.get("GRADER_INPUTS", "/inputs"))
+OUTPUT = Path(os.environ.get("GRADER_OUTPUT", "/output"))
+SCRATCH = Path(os.environ.get("TMPDIR", "/tmp"))
+
+ALTERNATIVE_SUBSET = 1000   # the first N test inputs, for the alternative scalings
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+AUGMENTATION_LAYERS = {
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+    "RandomContrast", "RandomCrop", "RandomBrightness",
+}
+IMAGENET_SIZE = (224, 224)
+LINE_LIMIT = 400
+
+
+# ------------------------------------------------------------------ plumbing
+
+
+def guard_forked_child() -> None:
+    """A model's code may fork (a fork bomb in a Lambda): copies of this
+    process must never write results or go on to the next model."""
+    if os.getpid() != MAIN_PID:
+        os._exit(0)
+
+
+def _stray_processes() -> set[int]:
+    """Live processes this one started, directly or not, or that share its
+    session (orphans of a fork bomb are re-parented but stay in the session)."""
+    own_session = os.getsid(0) == MAIN_PID
+    parents: dict[int, int] = {}
+    strays: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == MAIN_PID:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == b"Z":
+            continue
+        pid, ppid, session = int(entry), int(fields[1]), int(fields[3])
+        parents[pid] = ppid
+        if own_session and session == MAIN_PID:
+            strays.add(pid)
+    for pid in parents:
+        ancestor, hops = parents.get(pid), 0
+        while ancestor and ancestor != MAIN_PID and hops < 64:
+            ancestor, hops = parents.get(ancestor), hops + 1
+        if ancestor == MAIN_PID:
+            strays.add(pid)
+    return strays
+
+
+def stop_stray_processes() -> None:
+    """Kill what a model's code left running (a fork bomb's copies) and reap
+    the dead, so they stop holding the sandbox's process slots and CPU."""
+    guard_forked_child()
+    for _ in range(200):   # copies may fork between two rounds; each round kills more
+        strays = _stray_processes()
+        if not strays:
+            break
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+
+
+def say(text: str) -> None:
+    guard_forked_child()
+    print(f"[runner] {text}", flush=True)
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(f"{exc.__class__.__name__}: {exc}".split())
+    return text[:LINE_LIMIT]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    guard_forked_child()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def save_array(path: Path, array) -> None:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+class ResultWriter:
+    """result.json, rewritten atomically after every model so a run stopped by
+    the timeout still leaves what finished."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = {"runner": 1, "versions": {}, "models": {}, "imagenet": {}, "finished": False}
+
+    def flush(self) -> None:
+        text = json.dumps(self.data, allow_nan=False, default=str)
+        atomic_write_bytes(self.path, text.encode("utf-8"))
+
+
+# ------------------------------------------------------------ explanations
+
+
+class RunnerError(Exception):
+    """An expected failure whose message is already in plain words."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class LoadFailed(Exception):
+    def __init__(self, failures: dict[str, BaseException]) -> None:
+        super().__init__("; ".join(f"{name}: {one_line(exc)}" for name, exc in failures.items()))
+        self.failures = failures
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, what caused it, and every loader's failure inside it."""
+    seen: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        stack += [current.__cause__, current.__context__]
+        if isinstance(current, LoadFailed):
+            stack += list(current.failures.values())
+    return seen
+
+
+def explain(exc: BaseException, limits: dict) -> tuple[str, str]:
+    """(kind, plain message) for why a model failed."""
+    chain = _chain(exc)
+    text = " ".join(one_line(e) for e in chain)
+    memory_mb = limits.get("memory_mb", "?")
+    for e in chain:
+        if isinstance(e, RunnerError):
+            return e.kind, str(e)
+    if any(isinstance(e, MemoryError) for e in chain) or "MemoryError" in text or "bad_alloc" in text:
+        return "memory", f"the model ran out of the {memory_mb} MB memory limit"
+    if any(isinstance(e, OSError) and e.errno == errno.EAGAIN for e in chain) \
+            or "Resource temporarily unavailable" in text:
+        return "processes", (
+            f"the model tried to start more processes than the sandbox allows ({limits.get('pids', '?')}); "
+            "a model must not start processes"
+        )
+    network_errnos = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL}
+    if any(isinstance(e, OSError) and e.errno in network_errnos for e in chain) \
+            or any(e.__class__.__name__ in ("gaierror", "ConnectionRefusedError") for e in chain) \
+            or "Connection refused" in text or "Network is unreachable" in text:
+        return "network", "the model tried to open a network connection, which the sandbox blocks"
+    if any(e.__class__.__name__ == "SystemExit" for e in chain):
+        return "exit", "the model's code tried to end the program while loading"
+    if "safe_mode" in text or "arbitrary code execution" in text:
+        if "lambda" in text.lower():
+            return "lambda", (
+                "the model contains a Lambda layer whose code cannot be loaded safely; save the model "
+                "without Lambda layers (use a Rescaling layer instead)"
+            )
+        return "unsafe", (
+            "the model refers to Python code outside Keras, which cannot be loaded safely; "
+            "save it with built-in Keras layers only"
+        )
+    filesystem_errnos = {errno.EROFS, errno.EACCES, errno.EPERM}
+    if any(isinstance(e, OSError) and e.errno in filesystem_errnos for e in chain) \
+            or "Read-only file system" in text or "Permission denied" in text:
+        return "filesystem", (
+            "the model's code tried to read or write files outside its own folder, which the sandbox blocks"
+        )
+    if isinstance(exc, LoadFailed):
+        return "load", f"the model could not be loaded ({exc})"[: 2 * LINE_LIMIT]
+    return "error", f"the model failed while running ({one_line(exc)})"
+
+
+# ------------------------------------------------------------------ loading
+
+
+def sniff(path: Path) -> str | None:
+    """What the bytes are: "h5", "keras", "keras-dir", "savedmodel", "zip" or None."""
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+            return "savedmodel"
+        if (path / "config.json").is_file():
+            return "keras-dir"
+        return None
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if handle.read(4) == b"PK\x03\x04":
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    return "keras" if "config.json" in archive.namelist() else "zip"
+            except zipfile.BadZipFile:
+                return None
+        # HDF5 may sit after a user block of 512, 1024, 2048, ... bytes.
+        offset = 0
+        while offset < min(size, 1 << 20):
+            handle.seek(offset)
+            if handle.read(8) == HDF5_SIGNATURE:
+                return "h5"
+            offset = 512 if offset == 0 else offset * 2
+    return None
+
+
+def named_for_keras(path: Path, kind: str, index: int, notes: list[str]) -> Path:
+    """Keras picks a format by the file's extension: give a misnamed file the
+    right one through a symlink in /tmp."""
+    wanted = {"h5": (".h5", ".hdf5"), "keras": (".keras",)}.get(kind)
+    if not wanted or path.suffix.lower() in wanted:
+        return path
+    link_dir = SCRATCH / "models" / str(index)
+    link_dir.mkdir(parents=True, exist_ok=True)
+    link = link_dir / f"model{wanted[0]}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(path)
+    label = "HDF5 (.h5)" if kind == "h5" else ".keras zip"
+    notes.append(f"the file is a {label} model but is named {path.name!r}; it was loaded as {wanted[0]}")
+    return link
+
+
+def shape_list(shape) -> list[int | None] | None:
+    if shape is None:
+        return None
+    try:
+        return [None if d is None else int(d) for d in tuple(shape)]
+    except (TypeError, ValueError):
+        return None
+
+
+class KerasModel:
+    """A model loaded by Keras 3 or tf_keras: the same API for what we need."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def predict(self, batch):
+        return self.model.predict_on_batch(batch)
+
+    @property
+    def input_shape(self) -> list[int | None] | None:
+        inputs = getattr(self.model, "inputs", None) or []
+        if len(inputs) > 1:
+            raise RunnerError("inputs", f"the model has {len(inputs)} inputs; one image input was expected")
+        if not inputs:
+            return None
+        return shape_list(inputs[0].shape)[1:]
+
+    def architecture(self) -> dict:
+        import numpy as np
+
+        types: collections.Counter[str] = collections.Counter()
+
+        def walk(container) -> None:
+            for layer in getattr(container, "layers", []):
+                if isinstance(getattr(layer, "layers", None), list):
+                    walk(layer)   # a nested model (e.g. a data-augmentation Sequential)
+                elif layer.__class__.__name__ != "InputLayer":
+                    types[layer.__class__.__name__] += 1
+
+        walk(self.model)
+        outputs = getattr(self.model, "outputs", None) or []
+        trainable = sum(int(np.prod(w.shape)) for w in self.model.trainable_weights)
+        return {
+            "input_shape": self.input_shape,
+            "output_shape": shape_list(outputs[0].shape)[1:] if outputs else None,
+            "params": {"total": int(self.model.count_params()), "trainable": trainable},
+            "layer_types": dict(types),
+        }
+
+
+class SavedModel:
+    """A TensorFlow SavedModel folder, run through its serving signature."""
+
+    def __init__(self, path: Path) -> None:
+        import tensorflow as tf
+
+        self.path = path
+        self.loaded = tf.saved_model.load(str(path))
+        signatures = dict(self.loaded.signatures)
+        if not signatures:
+            raise RunnerError("load", "the SavedModel has no serving signature to call")
+        self.signature = signatures.get("serving_default") or signatures[sorted(signatures)[0]]
+        specs = self.signature.structured_input_signature[1]
+        if len(specs) != 1:
+            raise RunnerError("inputs", f"the SavedModel's signature takes {len(specs)} inputs; one was expected")
+        (self.input_name, self.input_spec), = specs.items()
+
+    def predict(self, batch):
+        import tensorflow as tf
+
+        outputs = self.signature(**{self.input_name: tf.constant(batch, dtype=self.input_spec.dtype)})
+        if isinstance(outputs, dict):
+            outputs = outputs[sorted(outputs)[0]]
+        return outputs.numpy()
+
+    @property
+    def input_shape(self) -> list[int | None] | None:
+        shape = shape_list(self.input_spec.shape)
+        return shape[1:] if shape else None
+
+    def architecture(self) -> dict:
+        import numpy as np
+
+        outputs = self.signature.structured_outputs
+        output = outputs[sorted(outputs)[0]] if isinstance(outputs, dict) else outputs
+        variables = list(getattr(self.loaded, "variables", []))
+        trainable = list(getattr(self.loaded, "trainable_variables", []))
+        return {
+            "input_shape": self.input_shape,
+            "output_shape": (shape_list(getattr(output, "shape", None)) or [None])[1:],
+            "params": {
+                "total": sum(int(np.prod(v.shape)) for v in variables),
+                "trainable": sum(int(np.prod(v.shape)) for v in trainable),
+            },
+            "layer_types": self._keras_layer_types(),
+        }
+
+    def _keras_layer_types(self) -> dict[str, int]:
+        """Layer class names from keras_metadata.pb (written by tf.keras), read as data."""
+        metadata = self.path / "keras_metadata.pb"
+        if not metadata.is_file():
+            return {}
+        try:
+            from tf_keras.protobuf import saved_metadata_pb2
+        except ImportError:
+            return {}
+        parsed = saved_metadata_pb2.SavedMetadata()
+        parsed.ParseFromString(metadata.read_bytes())
+        types: collections.Counter[str] = collections.Counter()
+        for node in parsed.nodes:
+            if node.identifier != "_tf_keras_layer":
+                continue
+            try:
+                types[str(json.loads(node.metadata).get("class_name", "?"))] += 1
+            except (ValueError, AttributeError):
+                continue
+        return dict(types)
+
+
+def load_model(path: Path, index: int, record: dict):
+    """Keras 3 in safe mode, then (for .h5) tf_keras, or tf.saved_model.load for
+    a SavedModel folder. Never Keras 3 with safe_mode=False."""
+    if not path.exists():
+        raise RunnerError("missing", f"the file {record['path']} is not in the submission")
+    kind = sniff(path)
+    if kind is None or kind == "zip":
+        what = "a zip archive without a Keras config.json" if kind == "zip" else (
+            "a folder that is not a SavedModel (no saved_model.pb)" if path.is_dir()
+            else "neither HDF5, a .keras zip nor a SavedModel folder (random bytes?)")
+        raise RunnerError("not-a-model", f"the file is not a Keras model: it is {what}")
+    record["format"] = kind
+    failures: dict[str, BaseException] = {}
+    if kind in ("h5", "keras", "keras-dir"):
+        target = named_for_keras(path, kind, index, record["notes"])
+        try:
+            import keras
+
+            model = keras.models.load_model(target, safe_mode=True, compile=False)
+            return "keras3-safe", KerasModel(model)
+        except BaseException as exc:  # noqa: BLE001 - a model may raise anything
+            guard_forked_child()
+            failures["keras3-safe"] = exc
+        if kind == "h5":
+            try:
+                import tf_keras
+
+                model = tf_keras.models.load_model(target, compile=False)
+                return "tf_keras", KerasModel(model)
+            except BaseException as exc:  # noqa: BLE001
+                guard_forked_child()
+                failures["tf_keras"] = exc
+    if kind == "savedmodel":
+        try:
+            return "saved_model", SavedModel(path)
+        except RunnerError:
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            guard_forked_child()
+            failures["saved_model"] = exc
+    raise LoadFailed(failures)
+
+
+# --------------------------------------------------------------- predicting
+
+
+_INPUT_CACHE: dict[str, object] = {}
+
+
+def load_inputs(name: str):
+    import numpy as np
+
+    if name not in _INPUT_CACHE:
+        path = INPUTS / f"{name}.npy"
+        if not path.is_file():
+            raise RunnerError("inputs", f"the test inputs {name}.npy are missing from the sandbox (a grader bug)")
+        _INPUT_CACHE[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+    return _INPUT_CACHE[name]
+
+
+def fit_to_model(x, declared: list[int], wanted: list[int | None] | None):
+    """The test inputs reshaped to what the model takes, and a note saying how."""
+    import numpy as np
+
+    n = x.shape[0]
+    if declared and math.prod(declared) == math.prod(x.shape[1:]):
+        x = x.reshape((n, *declared))
+    have = list(x.shape[1:])
+    if not wanted:
+        return x, None
+    if len(wanted) == len(have) and all(w is None or w == h for w, h in zip(wanted, have)):
+        return x, None
+    if None not in wanted and math.prod(wanted) == math.prod(have):
+        return x.reshape((n, *wanted)), f"reshaped the {tuple(have)} test images to {tuple(wanted)}, the model's input"
+    if None not in wanted and wanted[:-1] == have[:-1] and wanted[-1] == 3 and have[-1] == 1:
+        return np.repeat(x, 3, axis=-1), "repeated the grayscale channel 3 times, as the model takes RGB input"
+    raise RunnerError(
+        "input-shape",
+        f"the model expects input of shape {tuple(wanted)}, but the test images are {tuple(have)}",
+    )
+
+
+def scaled(batch, scaling: str):
+    import numpy as np
+
+    batch = np.asarray(batch, dtype=np.float32)
+    if scaling == "unit":
+        return batch / np.float32(255.0)
+    if scaling == "raw":
+        return batch
+    raise RunnerError("scaling", f"unknown input scaling {scaling!r}")
+
+
+def predict_all(model, x, scaling: str, batch_size: int):
+    import numpy as np
+
+    outputs = []
+    for start in range(0, x.shape[0], batch_size):
+        result = model.predict(scaled(x[start:start + batch_size], scaling))
+        guard_forked_child()
+        if isinstance(result, (list, tuple)):
+            result = result[0]
+        if isinstance(result, dict):
+            result = result[sorted(result)[0]]
+        result = np.asarray(result, dtype=np.float32)
+        outputs.append(result.reshape(result.shape[0], -1))
+    if not outputs:
+        raise RunnerError("inputs", "there are no test inputs")
+    return np.concatenate(outputs, axis=0)
+
+
+def summarise(architecture: dict) -> dict:
+    types = architecture.get("layer_types") or {}
+    architecture["has_dropout"] = any("Dropout" in name for name in types)
+    architecture["has_augmentation"] = any(name in AUGMENTATION_LAYERS for name in types)
+    return architecture
+
+
+def evaluate_model(spec: dict, index: int, limits: dict) -> dict:
+    model_id = str(spec["id"])
+    record = {
+        "ok": False, "path": str(spec.get("path", "")), "loader": None, "format": None,
+        "errors": {}, "message": "", "kind": None, "notes": [], "seconds": None,
+        "input_shape": None, "output_shape": None, "params": None, "layer_types": {},
+        "has_dropout": None, "has_augmentation": None, "scaling_used": None,
+        "reshape_note": None, "n": 0, "alternatives": {},
+    }
+    started = time.monotonic()
+    try:
+        path = SUBMISSION / record["path"]
+        loader, model = load_model(path, index, record)
+        record["loader"] = loader
+        say(f"{model_id}: loaded {record['path']} with {loader}")
+        record.update(summarise(model.architecture()))
+        if loader == "tf_keras" and "Lambda" in record["layer_types"]:
+            record["notes"].append(
+                "Keras 3 refused the model's Lambda layer; tf_keras loaded it, which ran the layer's "
+                "Python code (inside the sandbox). Save the model without Lambda layers "
+                "(use a Rescaling layer instead)"
+            )
+        x, record["reshape_note"] = fit_to_model(load_inputs(spec["input"]), spec.get("input_shape") or [],
+                                                 model.input_shape)
+        batch_size = int(spec.get("batch_size") or 256)
+        probabilities = predict_all(model, x, spec["scaling"], batch_size)
+        save_array(OUTPUT / f"{model_id}.npy", probabilities)
+        record.update(ok=True, scaling_used=spec["scaling"], n=int(probabilities.shape[0]))
+        for alternative in spec.get("alternative_scalings") or []:
+            try:
+                subset = predict_all(model, x[:ALTERNATIVE_SUBSET], alternative, batch_size)
+                name = f"{model_id}.{alternative}.npy"
+                save_array(OUTPUT / name, subset)
+                record["alternatives"][alternative] = {"file": name, "n": int(subset.shape[0])}
+            except Exception as exc:  # noqa: BLE001
+                guard_forked_child()
+                record["notes"].append(f"the {alternative} scaling could not be tried: {one_line(exc)}")
+    except BaseException as exc:  # noqa: BLE001 - whatever a model does, the next one runs
+        guard_forked_child()
+        record["kind"], record["message"] = explain(exc, limits)
+        failures = exc.failures if isinstance(exc, LoadFailed) else {"run": exc}
+        record["errors"] = {name: one_line(e) for name, e in failures.items()}
+        say(f"{model_id}: failed: {record['message']}")
+        if not isinstance(exc, (RunnerError, LoadFailed)):
+            traceback.print_exc(limit=8, file=sys.stderr)
+    finally:
+        record["seconds"] = round(time.monotonic() - started, 3)
+    return record
+
+
+# ----------------------------------------------------------------- ImageNet
+
+
+def decode_image(path: Path, max_pixels: int):
+    """An image as 224x224 RGB float32, decoded by content whatever its
+    extension claims; its size is checked from the header before any pixel
+    is decoded (decompression bombs)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = None   # checked below, with a plainer message
+    try:
+        image = Image.open(path)
+    except UnidentifiedImageError:
+        raise RunnerError("not-an-image", "the file is not an image that Pillow can read") from None
+    with image:
+        if image.width * image.height > max_pixels:
+            raise RunnerError("too-large", f"{image.width}x{image.height} pixels is over the {max_pixels} limit")
+        # keras.utils.load_img's defaults, as the students used: RGB, nearest.
+        rgb = image.convert("RGB").resize(IMAGENET_SIZE, Image.NEAREST)
+        return np.asarray(rgb, dtype=np.float32)
+
+
+def evaluate_imagenet(spec: dict, limits: dict) -> dict:
+    import numpy as np
+
+    record = {"ok": False, "status": "", "message": "", "predictions": [], "image_errors": [], "seconds": None}
+    started = time.monotonic()
+    try:
+        weights = INPUTS / str(spec.get("weights", ""))
+        class_index = INPUTS / str(spec.get("class_index", ""))
+        if not spec.get("weights") or not weights.is_file():
+            record.update(status="weights missing",
+                          message="the ResNet50 ImageNet weights file is missing (weights missing)")
+            return record
+        if not spec.get("class_index") or not class_index.is_file():
+            record.update(status="class index missing",
+                          message="the ImageNet class index (imagenet_class_index.json) is missing")
+            return record
+        index = json.loads(class_index.read_text(encoding="utf-8"))
+        classes = {int(key): (str(value[0]), str(value[1])) for key, value in index.items()}
+        names, arrays = [], []
+        max_pixels = int(spec.get("max_pixels") or limits.get("max_image_pixels") or 50_000_000)
+        for relative in spec.get("images", []):
+            try:
+                arrays.append(decode_image(SUBMISSION / relative, max_pixels))
+                names.append(relative)
+            except BaseException as exc:  # noqa: BLE001
+                guard_forked_child()
+                reason = str(exc) if isinstance(exc, RunnerError) else one_line(exc)
+                record["image_errors"].append({"image": relative, "error": reason})
+        if not arrays:
+            record.update(status="no images", message="none of the images could be read")
+            return record
+        import keras
+
+        model = keras.applications.ResNet50(weights=str(weights))
+        batch = keras.applications.resnet50.preprocess_input(np.stack(arrays))
+        probabilities = np.asarray(model.predict(batch, batch_size=16, verbose=0), dtype=np.float64)
+        top = int(spec.get("top") or 5)
+        for name, row in zip(names, probabilities):
+            for rank, class_id in enumerate(np.argsort(-row)[:top], start=1):
+                wnid, label = classes.get(int(class_id), ("", str(int(class_id))))
+                record["predictions"].append({
+                    "image": name, "rank": rank, "wnid": wnid, "label": label,
+                    "probability": float(row[class_id]),
+                })
+        record.update(ok=True, status="ok")
+    except BaseException as exc:  # noqa: BLE001
+        guard_forked_child()
+        record.update(status="error", message=f"ResNet50 could not classify the images ({one_line(exc)})")
+    finally:
+        record["seconds"] = round(time.monotonic() - started, 3)
+    return record
+
+
+# --------------------------------------------------------------------- main
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    limits = job.get("limits") or {}
+    writer = ResultWriter(OUTPUT / "result.json")
+    writer.flush()
+    started = time.monotonic()
+    import numpy
+    import tensorflow as tf
+
+    writer.data["versions"] = {"python": sys.version.split()[0], "numpy": numpy.__version__,
+                               "tensorflow": tf.__version__}
+    say(f"TensorFlow {tf.__version__} imported in {time.monotonic() - started:.1f} s")
+    for index, spec in enumerate(job.get("models", [])):
+        writer.data["models"][str(spec["id"])] = evaluate_model(spec, index, limits)
+        stop_stray_processes()
+        writer.flush()
+    for spec in job.get("imagenet", []):
+        writer.data["imagenet"][str(spec["id"])] = evaluate_imagenet(spec, limits)
+        writer.flush()
+    writer.data["finished"] = True
+    writer.data["seconds"] = round(time.monotonic() - started, 3)
+    writer.flush()
+    say("finished")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip atexit handlers: a model's code may have registered some.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main(sys.argv))
