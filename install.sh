@@ -24,11 +24,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[tf,dev]'
 
-echo "==> Docker engine"
-$SUDO .venv/bin/python -m grader.evaluate.engine
-
-echo "==> Sandbox images (base from debootstrap, runtime from a host wheelhouse)"
-$SUDO bash scripts/build-images.sh
+echo "==> Docker engine and sandbox images (base from debootstrap, runtime from a host wheelhouse)"
+$SUDO env PYTHON=.venv/bin/python bash scripts/build-images.sh
 
 echo
 echo "Done. Activate with:  source .venv/bin/activate"
