@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from grader import __version__
-from grader.pipeline import TestData, file_sha256, grade_submission
+from grader.pipeline import HeldOutData, file_sha256, grade_submission
 from grader.records import Problem, Severity, Student
 from grader.rubric import Rubric
 from grader.score.records import SubmissionGrade, grade_from_dict
@@ -104,7 +104,7 @@ def _internal_error(archive: Path, exc: BaseException) -> SubmissionGrade:
 Progress = Callable[[str, str, SubmissionGrade | None], None]   # event, archive name, grade
 
 
-def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, data: TestData, *,
+def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, data: HeldOutData, *,
                 jobs: int = 1, force: bool = False, exports: tuple[str, ...] = (),
                 progress: Progress | None = None) -> BatchSummary:
     """Grade archives into out_dir; write each result as soon as it is known."""
@@ -138,24 +138,32 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="grade")
     pending: dict[Future, Path] = {pool.submit(grade_one, a, k): a for a, k in todo}
+
+    def collect(future: Future) -> SubmissionGrade:
+        grade = future.result()
+        summary.grades.append(grade)
+        if grade.status == "error":
+            summary.errors += 1
+        else:
+            summary.graded += 1
+        return grade
+
     try:
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                archive = pending.pop(future)
-                grade = future.result()
-                summary.grades.append(grade)
-                if grade.status == "error":
-                    summary.errors += 1
-                else:
-                    summary.graded += 1
-                notify("finished", archive.name, grade)
+                notify("finished", pending.pop(future).name, collect(future))
     except KeyboardInterrupt:
+        # Archives not started are dropped; those running finish (their
+        # sandboxes are bounded by the timeout) and are kept.
         summary.interrupted = True
         for future in pending:
             future.cancel()
-        summary.remaining = sorted(a.name for f, a in pending.items() if not f.done())
         pool.shutdown(wait=True, cancel_futures=True)
+        summary.remaining = sorted(a.name for f, a in pending.items() if f.cancelled())
+        for future in pending:
+            if not future.cancelled():
+                collect(future)
     else:
         pool.shutdown(wait=True)
     summary.seconds = time.monotonic() - started

@@ -31,7 +31,8 @@ def print_checklist(report: CheckReport, rubric: Rubric, console: Console) -> No
         if unassigned:
             console.print(f"[yellow]Files the grader could not place in a part:[/] {escape(', '.join(unassigned[:10]))}"
                           + (" ..." if len(unassigned) > 10 else ""))
-            console.print("  Put the part in the file name, e.g. results/6.2a/model.keras\n")
+            example = next((p.canonical_path("model") for p in rubric.parts if "model" in p.expects), "")
+            console.print(f"  Put the part in the file name or folder, e.g. {escape(example)}\n")
     problems = sorted(report.problems, key=lambda p: list(Severity).index(Severity(p.severity)))
     if problems:
         console.print("[bold]To fix[/]")

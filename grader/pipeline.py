@@ -31,7 +31,7 @@ from grader.score.records import SubmissionGrade
 
 
 @dataclass
-class TestData:
+class HeldOutData:
     """The held-out test sets of a batch, loaded once.
 
     ``inputs`` go into the sandbox; ``labels`` never leave this process.
@@ -43,11 +43,11 @@ class TestData:
     imagenet_files: dict[str, Path] | None = None
 
 
-def load_test_data(rubric: Rubric, data_dir: Path | None = None) -> TestData:
+def load_test_data(rubric: Rubric, data_dir: Path | None = None) -> HeldOutData:
     from grader import datasets
 
     data_dir = Path(data_dir) if data_dir else datasets.default_data_dir()
-    data = TestData()
+    data = HeldOutData()
     for name, dataset in rubric.datasets.items():
         if not any(p.dataset == name for p in rubric.parts):
             continue
@@ -132,7 +132,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 # ------------------------------------------------------------------ grading
 
 
-def grade_submission(source: Path, rubric: Rubric, sandbox, data: TestData, work_root: Path) -> SubmissionGrade:
+def grade_submission(source: Path, rubric: Rubric, sandbox, data: HeldOutData, work_root: Path) -> SubmissionGrade:
     """Grade one archive. Never raises for anything wrong with the archive."""
     started = time.monotonic()
     report = inspect(Path(source), rubric, work_root)
@@ -159,7 +159,7 @@ def grade_submission(source: Path, rubric: Rubric, sandbox, data: TestData, work
     return grade
 
 
-def _evaluate(report: CheckReport, rubric: Rubric, sandbox, data: TestData, work_root: Path) -> Evaluation | None:
+def _evaluate(report: CheckReport, rubric: Rubric, sandbox, data: HeldOutData, work_root: Path) -> Evaluation | None:
     from grader.evaluate import evaluate_submission
     from grader.evaluate.jobs import ImagenetJob, ModelJob
 
@@ -199,7 +199,7 @@ def _imagenet_missing(message: str):
     return ImagenetEvaluation(ok=False, message=f"weights missing: {message}")
 
 
-def _status(grade: SubmissionGrade, evaluation: Evaluation | None, data: TestData) -> tuple[str, str]:
+def _status(grade: SubmissionGrade, evaluation: Evaluation | None, data: HeldOutData) -> tuple[str, str]:
     """`error` when something outside the student's control stopped grading."""
     if evaluation is not None and evaluation.status != "ok":
         return "error", f"sandbox {evaluation.status}: {evaluation.message}"

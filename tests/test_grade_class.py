@@ -210,3 +210,44 @@ def test_cli_grades_one_archive_with_docker(synthetic_class, tmp_path):
     assert record["sandbox"] == "docker"
     assert record["score"] == pytest.approx(100.0)
     assert "1 graded, 0 error(s)" in result.output
+
+
+def test_reference_submission_is_ready_for_grade_check(synthetic_class):
+    result = CliRunner().invoke(main, ["check", str(synthetic_class["subs"] / CORRECT)])
+    assert result.exit_code == 0, result.output
+    assert "Ready to submit." in result.output
+    partial = CliRunner().invoke(main, ["check", "--json", str(synthetic_class["subs"] / PARTIAL)])
+    assert partial.exit_code == 1
+    report = json.loads(partial.output)
+    codes = {(p["code"], p["part"]) for p in report["problems"]}
+    assert ("missing-model", "6.2b") in codes and ("blank-plot", "6.1") in codes
+
+
+@pytest.mark.browser
+def test_graded_reports_render_in_chromium(graded, tmp_path):
+    from tests.test_report_browser import CHROMIUM, CHROMIUM_ARGS, Watched
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    _, out, records = graded
+    with sync_playwright() as manager:
+        context = manager.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            for stem in ("assignment06_DoeJane", "assignment06_RoePartial", "assignment06_HackerHal"):
+                watched = Watched(context, out / "reports" / f"{stem}.html")
+                assert watched.broken_images() == []
+                # the student's two plots per part and the grader's confusion matrices
+                assert watched.image_count() >= 6
+                assert watched.errors == [] and watched.dialogs == []
+                total = records[f"{stem}.json"]["score"]
+                assert watched.page.inner_text("#total").startswith(f"Total: {total:g} / 100")
+            index = Watched(context, out / "index.html")
+            assert index.broken_images() == [] and index.errors == []
+            links = index.page.eval_on_selector_all("a[href^='reports/']", "as => as.map(a => a.getAttribute('href'))")
+            assert sorted(links) == sorted(f"reports/{Path(a).stem}.html" for a in
+                                           (CORRECT, PARTIAL, BROKEN, HOSTILE, INFLATED, COPY))
+        finally:
+            context.close()
