@@ -169,5 +169,20 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
     summary.seconds = time.monotonic() - started
     order = {a.name: i for i, a in enumerate(archives)}
     summary.grades.sort(key=lambda g: order.get(g.archive, len(order)))
-    write_class_outputs(summary.grades, out_dir, rubric, list(exports))
+    write_class_outputs(_whole_class(out_dir, summary.grades), out_dir, rubric, list(exports))
     return summary
+
+
+def _whole_class(out_dir: Path, grades: list[SubmissionGrade]) -> list[SubmissionGrade]:
+    """This run's grades plus every earlier record in out_dir, so grading one
+    late archive into a class folder updates the summary instead of replacing it."""
+    fresh = {g.archive for g in grades}
+    everyone = list(grades)
+    for path in sorted((out_dir / "results").glob("*.json")):
+        try:
+            earlier = grade_from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if earlier.archive not in fresh:
+            everyone.append(earlier)
+    return everyone

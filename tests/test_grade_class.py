@@ -120,8 +120,9 @@ def test_correct_submission_gets_full_marks(graded):
     assert doe["status"] == "graded"
     assert doe["score"] == pytest.approx(100.0)
     assert doe["student"]["last"] == "Doe" and doe["student"]["first"] == "Jane"
+    baselines = rubric_mod.load().baselines
     for part in ("6.1", "6.2a", "6.2b"):
-        assert doe["parts"][part]["recomputed"]["accuracy"] >= 0.9
+        assert doe["parts"][part]["recomputed"]["accuracy"] >= baselines[part].full_credit_at
         assert doe["parts"][part]["reported"]["accuracy"] == pytest.approx(
             doe["parts"][part]["recomputed"]["accuracy"], abs=0.02)
     assert _check(doe, "6.3", "imagenet_labels_match")["passed"]
@@ -159,7 +160,7 @@ def test_hostile_model_is_contained_and_scored_zero(graded, synthetic_class):
     assert loads["score"] == 0
     assert "lambda" in loads["message"].lower()
     # The other parts of the same archive are graded as usual.
-    assert hal["parts"]["6.2a"]["recomputed"]["accuracy"] >= 0.9
+    assert hal["parts"]["6.2a"]["score"] == 25
 
 
 def test_inflated_report_is_flagged(graded):
