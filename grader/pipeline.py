@@ -103,6 +103,13 @@ def inspect(source: Path, rubric: Rubric, work_root: Path) -> CheckReport:
     """Intake, discovery and host-side reading: everything short of running models."""
     intake = open_submission(Path(source), work_root, rubric)
     problems = list(intake.problems)
+    if Path(source).is_dir():
+        # A folder is checked before it is zipped: its name is not the archive's.
+        problems = [p for p in problems if p.code != "archive-name"]
+        problems.append(Problem(
+            "folder-checked", f"checked the folder {Path(source).name}/; make the zip with "
+            f"`grade pack {source} --name LastnameFirstname`, which names it {rubric.archive_prefix}_"
+            "LastnameFirstname.zip and checks it again", Severity.INFO))
     if not intake.usable:
         return CheckReport(str(source), intake, None, None, problems)
     layout = discover(intake, rubric)

@@ -252,3 +252,23 @@ def test_graded_reports_render_in_chromium(graded, tmp_path):
                                            (CORRECT, PARTIAL, BROKEN, HOSTILE, INFLATED, COPY))
         finally:
             context.close()
+
+
+def test_pack_makes_a_named_zip_without_junk_and_checks_it(synthetic_class, tmp_path):
+    import zipfile
+
+    tree = tmp_path / "assignment06"
+    shutil.copytree(synthetic_class["tree"], tree)
+    (tree / ".ipynb_checkpoints").mkdir()
+    (tree / ".ipynb_checkpoints" / "x-checkpoint.ipynb").write_text("{}")
+    (tree / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    result = CliRunner().invoke(main, ["pack", str(tree), "--name", "DoeJane", "--out", str(tmp_path / "zips")])
+    assert result.exit_code == 0, result.output
+    archive = tmp_path / "zips" / "assignment06_DoeJane.zip"
+    names = zipfile.ZipFile(archive).namelist()
+    assert all(n.startswith("assignment06/") for n in names)
+    assert not any(".ipynb_checkpoints" in n or ".DS_Store" in n for n in names)
+    assert "assignment06/results/6.1/model.keras" in names
+    assert "Ready to submit." in result.output
+    bad = CliRunner().invoke(main, ["pack", str(tree), "--name", "jane"])
+    assert bad.exit_code == 2 and "LastnameFirstname" in bad.output
