@@ -397,7 +397,7 @@ def test_error_report_shows_reason_and_partial_information(class_outputs, rubric
 
 
 def test_hostile_text_is_escaped_everywhere(class_outputs):
-    out, grades = class_outputs["out"], class_outputs["grades"]
+    out = class_outputs["out"]
     path = out / "reports" / f"{output_stem(EVIL_ARCHIVE)}.html"
     html, page = read_page(path)
     assert_inert(page)
@@ -533,7 +533,7 @@ def test_index_counts_histogram_and_sorting(class_outputs, rubric):
 
 
 def test_index_pass_rates(class_outputs, rubric):
-    out, grades = class_outputs["out"], class_outputs["grades"]
+    out = class_outputs["out"]
     _, index = read_page(out / "index.html")
     rates = {(r["data-part"], r["data-check"]): r for r in index.find("tr", **{"class": "rate"})}
     assert set(rates) == {(p.id, c.id) for p in rubric.parts for c in p.checks}

@@ -156,7 +156,7 @@ def test_index_renders_and_sorts(site, browser_context, tmp_path):
     assert archives() == by_name[::-1]
     page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
     # the report links resolve to the written files
-    page.click(f"a:has-text('assignment06_BakerBob.zip')")
+    page.click("a:has-text('assignment06_BakerBob.zip')")
     page.wait_for_load_state("load")
     assert page.url.endswith("/reports/assignment06_BakerBob.html")
     assert "Baker, Bob" in page.title()

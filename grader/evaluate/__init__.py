@@ -19,7 +19,6 @@ from grader.evaluate import readback, workspace
 from grader.evaluate.jobs import (
     IMAGENET_CLASS_INDEX,
     IMAGENET_WEIGHTS,
-    ModelEvaluation,
     ImagenetJob,
     ModelJob,
 )
@@ -32,7 +31,7 @@ from grader.evaluate.sandbox import (
     choose_backend,
 )
 from grader.limits import SandboxLimits
-from grader.records import Evaluation, ImagenetEvaluation, ImagenetPrediction
+from grader.records import Evaluation, ImagenetEvaluation, ImagenetPrediction, ModelEvaluation
 
 __all__ = [
     "DEFAULT_IMAGE", "ModelEvaluation", "ImagenetJob", "ModelJob", "Sandbox", "SandboxUnavailable",

@@ -8,10 +8,9 @@ runtime/runner.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from grader.records import ModelEvaluation
 from grader.rubric import Dataset, Part
 
 # Keys of evaluate_submission's ``imagenet_files``.
