@@ -84,17 +84,17 @@ def rerun(folder: Path, sources: list[str], backend, data: Path, work: Path, rub
 
 MNIST_TRAINING = [
     "import json, os\nimport keras\nfrom keras import layers\nkeras.utils.set_random_seed(0)",
-    "(x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()\n"
-    "print('loaded from', os.path.realpath(os.path.expanduser('~/.keras/datasets/mnist.npz')))",
-    "model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(64, activation='relu'),\n"
+    ("(x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()\n"
+    "print('loaded from', os.path.realpath(os.path.expanduser('~/.keras/datasets/mnist.npz')))"),
+    ("model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(64, activation='relu'),\n"
     "                          layers.Dense(10, activation='softmax')])\n"
     "model.compile('adam', 'sparse_categorical_crossentropy', metrics=['accuracy'])\n"
     "history = model.fit(x_train / 255, y_train, epochs=EPOCHS, batch_size=64, verbose=2)\n"
-    "print('epochs run:', len(history.history['loss']))",
+    "print('epochs run:', len(history.history['loss']))"),
     "loss, accuracy = model.evaluate(x_test / 255, y_test, verbose=0)\nprint(f'Test accuracy: {accuracy:.4f}')",
-    "import matplotlib.pyplot as plt\nos.makedirs('results/6.1', exist_ok=True)\n"
+    ("import matplotlib.pyplot as plt\nos.makedirs('results/6.1', exist_ok=True)\n"
     "plt.plot(history.history['accuracy'])\nplt.savefig('results/6.1/accuracy.png')\nplt.show()\n"
-    "json.dump({'test_accuracy': accuracy, 'test_loss': loss}, open('results/6.1/metrics.json', 'w'))",
+    "json.dump({'test_accuracy': accuracy, 'test_loss': loss}, open('results/6.1/metrics.json', 'w'))"),
 ]
 
 
@@ -166,6 +166,16 @@ def test_data_folder_is_staged_readable_and_shown_where_keras_looks(data_dir, tm
         "/inputs/datasets/cifar-10-batches-py"
     assert links["datasets/cifar-10-batches-py-target_archive"] is None
     assert links["datasets/cifar-10-batches-py.tar.gz"] is None
+
+
+def test_a_flat_data_folder_with_named_subfolders_is_linked_too(tmp_path):
+    flat = tmp_path / "flat"
+    (flat / "imagenet").mkdir(parents=True)
+    (flat / "imagenet" / "imagenet_class_index.json").write_text("{}")
+    (flat / "mnist.npz").write_bytes(b"PK")
+    links = {link["path"]: link["target"] for link in keras_home_links(stage_data(flat, tmp_path / "cache"))}
+    assert links["datasets/mnist.npz"] == "/inputs/mnist.npz"
+    assert links["models/imagenet_class_index.json"] == "/inputs/imagenet/imagenet_class_index.json"
 
 
 # ---------------------------------------------------------------- verdicts
@@ -297,6 +307,25 @@ def test_windows_paths_write_into_the_working_copy(data_dir, rubric, tmp_path):
     assert written == {"where": "/output/work/results/x.json"}
     assert [(r.cell, r.original, r.rewritten, r.rule) for r in source.path_rewrites] == [
         (1, WINDOWS_RESULT, "/output/work/results/x.json", "assignment-folder")]
+
+
+@pytest.mark.slow
+def test_without_a_sandbox_the_working_copy_is_on_the_host(data_dir, rubric, tmp_path):
+    """--sandbox none has no mounts: paths are mapped to the host's working copy."""
+    from grader.evaluate.local_backend import LocalSandbox, UnsafeSandboxWarning
+
+    folder = tmp_path / "assignment06"
+    name = write_notebook(folder, "6.1_paths.ipynb", [
+        (f"import os\npath = {WINDOWS_RESULT!r}\nos.makedirs(os.path.dirname(path), exist_ok=True)\n"
+        "open(path, 'w').write('ok')"),
+        "print(open(os.path.expanduser('~/.keras/datasets/mnist.npz'), 'rb').read(2))",
+    ])
+    with pytest.warns(UnsafeSandboxWarning):
+        result = rerun(folder, [name], LocalSandbox(), data_dir, tmp_path / "work", rubric)
+    [source] = result.sources
+    assert (source.status, result.produced) == ("ok", ["results/x.json"])
+    assert source.path_rewrites[0].rewritten == str((tmp_path / "work/sandbox/output/work/results/x.json").resolve())
+    assert "b'PK'" in outputs_of(source.executed_notebook)
 
 
 @pytest.mark.slow

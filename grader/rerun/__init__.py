@@ -30,18 +30,26 @@ from __future__ import annotations
 import math
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Mapping, Sequence
 
-from grader.evaluate.sandbox import SandboxRun, SandboxUnavailable
+from grader import datasets
+from grader.evaluate.sandbox import (
+    INPUTS_MOUNT,
+    JOB_MOUNT,
+    OUTPUT_MOUNT,
+    SUBMISSION_MOUNT,
+    SandboxRun,
+    SandboxUnavailable,
+)
 from grader.evaluate.workspace import atomic_write, fresh_dir
 from grader.limits import SandboxLimits
 from grader.records import ExtractedFile, Intake, Role
 from grader.rerun import check as _check  # noqa: F401  (registers rerun_reproduces)
 from grader.rerun import collect
 from grader.rerun.compare import Verdict, compare_rerun, judge, rerun_evidence
-from grader.rerun.paths import WORK_ROOT, PathRewrite, PathRules
+from grader.rerun.paths import PathRewrite, PathRules
 from grader.rerun.records import (
     CellFailure,
     FitCall,
@@ -54,10 +62,22 @@ from grader.rerun.stage import RerunSetupError, keras_home_links, stage_data, st
 from grader.rubric import Rubric
 
 __all__ = [
-    "CellFailure", "FitCall", "PartRerun", "PathRewrite", "RerunResult", "RerunSetupError", "SourceRun",
-    "Verdict", "compare_rerun", "judge", "reported_accuracies", "rerun_archive", "rerun_evidence",
+    "DEFAULT_CELL_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
+    "CellFailure",
+    "FitCall",
+    "PartRerun",
+    "PathRewrite",
+    "RerunResult",
+    "RerunSetupError",
+    "SourceRun",
+    "Verdict",
+    "compare_rerun",
+    "judge",
+    "reported_accuracies",
+    "rerun_archive",
+    "rerun_evidence",
     "rerun_submission",
-    "DEFAULT_CELL_TIMEOUT", "DEFAULT_TOTAL_TIMEOUT",
 ]
 
 # Defaults for `grade rerun` (they belong in grader.limits with the others).
@@ -65,6 +85,7 @@ DEFAULT_CELL_TIMEOUT = 600      # seconds for one notebook cell
 DEFAULT_TOTAL_TIMEOUT = 3600    # seconds for all of one submission's sources
 SHUTDOWN_SECONDS = 60           # the sandbox's own limit is the total plus this, for the last writes
 SOURCE_SUFFIXES = {".ipynb": "notebook", ".py": "script"}
+WORK_FOLDER = "work"            # the working copy, in the output folder
 RESULT_FILE = "rerun.json"
 
 
@@ -99,12 +120,34 @@ class _Dirs:
         return self.work / "executed"
 
 
+@dataclass
+class _Mounts:
+    """The folders as the runner sees them: the sandbox's mount points, or the
+    host paths themselves for the "none" backend (no mounts there)."""
+
+    job: str
+    submission: str
+    inputs: str
+    output: str
+
+    @property
+    def work_root(self) -> str:
+        return f"{self.output}/{WORK_FOLDER}"
+
+    @classmethod
+    def of(cls, sandbox, dirs: _Dirs, staged_data: Path) -> _Mounts:
+        if getattr(sandbox, "name", "") == "none":
+            return cls(str(dirs.job.resolve()), str(dirs.submission.resolve()), str(staged_data.resolve()),
+                       str(dirs.output.resolve()))
+        return cls(JOB_MOUNT, SUBMISSION_MOUNT, INPUTS_MOUNT, OUTPUT_MOUNT)
+
+
 def rerun_submission(
     submission_root: Path,
     sources: list[str],
     sandbox,
     limits: SandboxLimits,
-    data_dir: Path,
+    data_dir: Path | None,
     work_dir: Path,
     *,
     max_epochs: int | None,
@@ -121,6 +164,7 @@ def rerun_submission(
 
     ``rubric`` (optional) names the assignment folder and the known folders for
     the path rules and lets the produced files be discovered per part;
+    ``data_dir`` None means the default (``datasets.default_data_dir()``);
     ``source_parts`` says which part each source belongs to, ``reported`` the
     test accuracy each part's metrics file reports. The grader's own
     packages are put on the kernel's path unless ``with_grader_library`` is
@@ -146,19 +190,25 @@ def rerun_submission(
     if not runnable:
         result.message = "no notebook (.ipynb) or script (.py) to re-run"
         return _finish(result, started, rubric)
-    folders = [*assignment_folders, *([rubric.folder] if rubric else []), submission_root.name]
-    rules = PathRules.make(folders, _known_folders(submission_root, rubric))
+    missing = _missing_host_packages(sandbox)
+    if missing:
+        return _unavailable(result, f"the host Python, which the {result.backend} sandbox runs, lacks "
+                                    f"{', '.join(missing)}: pip install {' '.join(missing)}", started, rubric)
     try:
-        staged_data = stage_data(data_dir, work_dir.resolve().parent / "_rerun_data")
+        staged_data = stage_data(data_dir or datasets.default_data_dir(), work_dir.resolve().parent / "_rerun_data")
     except RerunSetupError as exc:
         return _unavailable(result, str(exc), started, rubric)
+    mounts = _Mounts.of(sandbox, dirs, staged_data)
+    # Without a rubric or a name given, the submission folder's own name stands for the assignment's.
+    folders = [*assignment_folders, *([rubric.folder] if rubric else [])] or [submission_root.name]
+    rules = PathRules.make(folders, _known_folders(submission_root, rubric), mounts.work_root)
     fresh_dir(dirs.sandbox)
     fresh_dir(dirs.submission)
     fresh_dir(dirs.output, 0o777)
     rewrites = stage_submission(submission_root, runnable, rules, dirs.submission)
     for source in result.sources:
         source.path_rewrites = [r for r in rewrites if r.source == source.path]
-    write_job(dirs.job, _job(result, staged_data, limits, sandbox), with_grader_library)
+    write_job(dirs.job, _job(result, staged_data, limits, sandbox, mounts), with_grader_library, mounts.job)
     run_limits = limits.model_copy(update={"timeout_seconds": total_timeout + SHUTDOWN_SECONDS})
     try:
         run = sandbox.run(dirs.job, dirs.submission, staged_data, dirs.output, run_limits)
@@ -170,7 +220,7 @@ def rerun_submission(
     return _finish(result, started, rubric)
 
 
-def rerun_archive(archive: Path, rubric: Rubric, sandbox, data_dir: Path, out_dir: Path, *,
+def rerun_archive(archive: Path, rubric: Rubric, sandbox, data_dir: Path | None, out_dir: Path, *,
                   max_epochs: int | None = None, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
                   total_timeout: int = DEFAULT_TOTAL_TIMEOUT, limits: SandboxLimits | None = None,
                   keep_sandbox_files: bool = False) -> RerunResult:
@@ -232,17 +282,26 @@ def _known_folders(root: Path, rubric: Rubric | None) -> list[str]:
     return names
 
 
-def _job(result: RerunResult, staged_data: Path, limits: SandboxLimits, sandbox) -> dict:
+def _missing_host_packages(sandbox) -> list[str]:
+    """bwrap and "none" run the host's own Python: it needs the kernel and nbclient."""
+    import importlib.util
+
+    if getattr(sandbox, "name", "") not in ("bwrap", "none"):
+        return []
+    return [name for name in ("ipykernel", "nbclient") if importlib.util.find_spec(name) is None]
+
+
+def _job(result: RerunResult, staged_data: Path, limits: SandboxLimits, sandbox, mounts: _Mounts) -> dict:
     return {
         "sources": [{"path": s.path, "kind": s.kind} for s in result.sources],
-        "submission": "/submission",
-        "inputs": "/inputs",
-        "output": "/output",
-        "work_dir": WORK_ROOT,
+        "submission": mounts.submission,
+        "inputs": mounts.inputs,
+        "output": mounts.output,
+        "work_dir": mounts.work_root,
         "max_epochs": result.max_epochs,
         "cell_timeout": result.cell_timeout,
         "total_timeout": result.total_timeout,
-        "keras_home": keras_home_links(staged_data),
+        "keras_home": keras_home_links(staged_data, mounts.inputs),
         "threads": max(1, math.ceil(limits.cpus)),
         # Docker and bwrap give the runner its own pid namespace, so it may end
         # every leftover process of the sandbox user; "none" must not.
@@ -274,7 +333,7 @@ def _read_back(result: RerunResult, run: SandboxRun, dirs: _Dirs, limits: Sandbo
     if isinstance(runner, dict) and runner.get("copy_errors"):
         result.notes.append("some files could not be copied to the working copy: "
                             + "; ".join(collect.readback.texts(runner["copy_errors"], 5)))
-    produced = collect.collect_produced(dirs.output / PurePosixPath(WORK_ROOT).name, dirs.submission,
+    produced = collect.collect_produced(dirs.output / WORK_FOLDER, dirs.submission,
                                         dirs.produced / _tree_name(result, rubric), limits.output_max_mb * 2**20)
     result.produced = produced.files
     result.notes += produced.skipped[:20]

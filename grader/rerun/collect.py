@@ -21,7 +21,6 @@ from pathlib import Path, PurePosixPath
 from grader.evaluate import readback
 from grader.evaluate.readback import Malformed
 from grader.evaluate.workspace import atomic_write
-from grader.readers.caps import MAX_NOTEBOOK_BYTES
 from grader.rerun.records import CellFailure, FitCall, SourceRun
 
 MAX_PRODUCED_FILES = 2000
@@ -30,8 +29,8 @@ FIT_LOG_BYTES = 1024 * 1024
 LOG_BYTES = 2 * 1024 * 1024
 TRACEBACK_CHARS = 6000
 SKIPPED_DIRS = {".ipynb_checkpoints", "__pycache__"}
-_TEST_LINE = re.compile(r"\b(?:test|testing|eval|evaluation|evaluate|holdout)\b", re.I)
-_ACCURACY = re.compile(r"acc", re.I)
+_TEST_LINE = re.compile(r"\b(?:test|testing|eval|evaluation|evaluate|holdout)\b", re.IGNORECASE)
+_ACCURACY = re.compile(r"acc", re.IGNORECASE)
 _PNG, _JPEG = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff"
 
 

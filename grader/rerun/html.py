@@ -22,8 +22,8 @@ KEPT_MIME_TYPES = ("text/plain", "image/png", "image/jpeg", "text/html", "text/m
 ATTACHMENT_MIME_TYPES = ("image/png", "image/jpeg")
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
                            "base-uri 'none'; form-action 'none'")
-_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.I | re.S)
-_HEAD = re.compile(r"<head\b[^>]*>", re.I)
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.IGNORECASE | re.DOTALL)
+_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
 
 
 def safe_copy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -32,16 +32,17 @@ import ast
 import io
 import re
 import tokenize
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
-from typing import Any, Iterable
+from typing import Any
 
 WORK_ROOT = "/output/work"   # the working copy, as the sandbox sees it
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 _UNC = re.compile(r"^\\\\[^\\]")
 _SEPARATORS = re.compile(r"[\\/]+")
 _MAGIC_LINE = re.compile(r"^\s*[%!]")
-_STRING_PREFIX = re.compile(r"^([A-Za-z]*)(.*)$", re.S)
+_STRING_PREFIX = re.compile(r"^([A-Za-z]*)(.*)$", re.DOTALL)
 # Paths that mean something inside the sandbox (or are system files): never mapped.
 SANDBOX_ROOTS = ("/tmp", "/output", "/inputs", "/submission", "/job", "/proc", "/dev", "/sys", "/usr",
                  "/etc", "/bin", "/lib", "/opt/venv")
@@ -79,7 +80,7 @@ class PathRules:
 
     @classmethod
     def make(cls, assignment_folders: Iterable[str], known_folders: Iterable[str],
-             work_root: str = WORK_ROOT) -> "PathRules":
+             work_root: str = WORK_ROOT) -> PathRules:
         return cls(frozenset(folder_key(n) for n in assignment_folders if n),
                    frozenset(n.lower() for n in known_folders if n and n not in (".", "..")), work_root)
 

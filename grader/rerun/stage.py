@@ -17,8 +17,8 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import nbformat
 
@@ -169,25 +169,27 @@ def stage_data(data_dir: Path, cache_root: Path) -> Path:
     return target
 
 
-def keras_home_links(staged_data: Path) -> list[dict[str, str | None]]:
+def keras_home_links(staged_data: Path, inputs: str = INPUTS) -> list[dict[str, str | None]]:
     """What ~/.keras holds in the sandbox: ``{"path": under ~/.keras, "target":
-    under /inputs}`` symlinks, and ``target: None`` for an empty placeholder.
+    under the inputs folder (/inputs)}`` symlinks, and ``target: None`` for an
+    empty placeholder.
 
     ``datasets/`` and ``models/`` link every entry of the data folder's own
     ``datasets/`` and ``models/`` and, for a flat folder, its top-level
-    entries; CIFAR-10 also gets the folder names the other Keras version's
+    entries and those of its subfolders (``mnist/``, ``imagenet/``, as
+    grader.datasets accepts); CIFAR-10 also gets the folder names the other Keras version's
     loader checks for."""
     links: dict[str, str | None] = {}
     for cache in KERAS_CACHE_DIRS:
         folder = staged_data / cache
         if folder.is_dir():
             for entry in sorted(folder.iterdir()):
-                links[f"{cache}/{entry.name}"] = f"{INPUTS}/{cache}/{entry.name}"
-    for entry in sorted(staged_data.iterdir()):
-        if entry.name.startswith(".") or entry.name in KERAS_CACHE_DIRS:
-            continue
+                links[f"{cache}/{entry.name}"] = f"{inputs}/{cache}/{entry.name}"
+    top = [e for e in sorted(staged_data.iterdir()) if not e.name.startswith(".") and e.name not in KERAS_CACHE_DIRS]
+    nested = [(f"{e.name}/{inner.name}", inner) for e in top if e.is_dir() for inner in sorted(e.iterdir())]
+    for relative, entry in [(e.name, e) for e in top] + nested:   # <dir>/x, then <dir>/mnist/x
         for cache in KERAS_CACHE_DIRS:
-            links.setdefault(f"{cache}/{entry.name}", f"{INPUTS}/{entry.name}")
+            links.setdefault(f"{cache}/{entry.name}", f"{inputs}/{relative}")
     cifar = links.get(f"datasets/{datasets.CIFAR_DIR}")
     keras3 = links.get(f"datasets/{KERAS3_CIFAR_DIR}")
     if cifar and not keras3:
@@ -203,7 +205,7 @@ def keras_home_links(staged_data: Path) -> list[dict[str, str | None]]:
 # -------------------------------------------------------------------- job
 
 
-def support_library(target: Path) -> list[str]:
+def support_library(target: Path, job_mount: str) -> list[str]:
     """The grader's own ``grader`` and ``reference`` packages and ``rubrics/``
     (plain source, no data), for notebooks that import them: the reference
     solutions' notebooks do. Returns the folders for PYTHONPATH, as mounted."""
@@ -228,12 +230,12 @@ def support_library(target: Path) -> list[str]:
             (Path(folder) / name).chmod(0o755)
         for name in files:
             (Path(folder) / name).chmod(0o644)
-    return ["/job/lib"]
+    return [f"{job_mount}/{target.name}"]
 
 
-def write_job(job_dir: Path, job: dict, with_support_library: bool) -> None:
+def write_job(job_dir: Path, job: dict, with_support_library: bool, job_mount: str = "/job") -> None:
     fresh_dir(job_dir)
     if with_support_library:
-        job["python_path"] = support_library(job_dir / "lib")
+        job["python_path"] = support_library(job_dir / "lib", job_mount)
     atomic_write(job_dir / "job.json", json.dumps(job, indent=1).encode("utf-8"))
     atomic_write(job_dir / "runner.py", RUNNER.read_bytes())

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 RUNNER_VERSION = "rerun-1"
-HOME = Path("/tmp/home")
+HOME = Path(os.environ.get("TMPDIR") or "/tmp") / "home"   # the "none" backend gives a private TMPDIR
 KERNEL_NAME = "grader-sandbox-python3"
 TRACEBACK_LIMIT = 6000          # characters of one failed cell's traceback
 STREAM_LIMIT = 200_000          # characters kept of one cell's stream output
