@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from grader import __version__
-from grader.pipeline import HeldOutData, file_sha256, grade_submission
+from grader.pipeline import HeldOutData, RerunOptions, file_sha256, grade_submission
 from grader.records import Problem, Severity, Student
 from grader.rubric import Rubric
 from grader.score.records import SubmissionGrade, grade_from_dict
@@ -54,8 +54,9 @@ def find_archives(folder: Path) -> list[Path]:
     return found
 
 
-def resume_key(archive: Path, rubric: Rubric) -> str:
+def resume_key(archive: Path, rubric: Rubric, rerun: RerunOptions | None = None) -> str:
     digest = hashlib.sha256()
+    digest.update(rerun.key().encode() if rerun else b"no-rerun")
     digest.update(file_sha256(archive).encode() if archive.is_file() else str(archive).encode())
     rubric_path = Path(rubric.path)
     for path in (rubric_path, rubric_path.parent / rubric.baselines_file):
@@ -106,7 +107,7 @@ Progress = Callable[[str, str, SubmissionGrade | None], None]   # event, archive
 
 def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, data: HeldOutData, *,
                 jobs: int = 1, force: bool = False, exports: tuple[str, ...] = (),
-                progress: Progress | None = None) -> BatchSummary:
+                progress: Progress | None = None, rerun: RerunOptions | None = None) -> BatchSummary:
     """Grade archives into out_dir; write each result as soon as it is known."""
     from grader.report import write_class_outputs, write_submission_outputs
 
@@ -117,7 +118,7 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
     notify = progress or (lambda event, name, grade: None)
     todo: list[tuple[Path, str]] = []
     for archive in archives:
-        key = resume_key(archive, rubric)
+        key = resume_key(archive, rubric, rerun)
         previous = None if force else _previous(out_dir, archive, key)
         if previous is not None:
             summary.skipped += 1
@@ -129,7 +130,7 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
     def grade_one(archive: Path, key: str) -> SubmissionGrade:
         notify("started", archive.name, None)
         try:
-            grade = grade_submission(archive, rubric, sandbox, data, work_root)
+            grade = grade_submission(archive, rubric, sandbox, data, work_root, rerun, out_dir / "rerun")
         except Exception as exc:  # noqa: BLE001 - a grader bug costs one row, not the batch
             grade = _internal_error(archive, exc)
         grade.resume_key = key

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from grader import __version__
 from grader.rubric import RubricError, Rubric
@@ -24,7 +25,6 @@ from grader.rubric import RubricError, Rubric
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-SUBCOMMANDS = ("check", "pack", "reference", "data", "image")
 
 
 class _DefaultToGrade(click.Group):
@@ -72,11 +72,18 @@ def main() -> None:
 @click.option("--export", "exports", multiple=True, type=click.Choice(["blackboard", "canvas"]),
               help="Also write an LMS grade-import file.")
 @click.option("--timeout", type=click.IntRange(10, 86400), help="Sandbox wall-clock limit per archive, in seconds.")
-def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, exports, timeout) -> None:
+@click.option("--rerun", is_flag=True, help="Also re-run each submission's notebooks and scripts in the sandbox.")
+@click.option("--max-epochs", type=click.IntRange(1, 10000), help="With --rerun: cap every Model.fit at N epochs.")
+@click.option("--cell-timeout", type=click.IntRange(10, 86400), default=600, show_default=True,
+              help="With --rerun: seconds per notebook cell.")
+@click.option("--total-timeout", type=click.IntRange(10, 86400), default=3600, show_default=True,
+              help="With --rerun: seconds per submission.")
+def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, exports, timeout,
+            rerun, max_epochs, cell_timeout, total_timeout) -> None:
     """Grade a folder of archives (or single archives)."""
     from grader.batch import default_jobs, find_archives, grade_batch
     from grader.folder_config import apply_folder_config
-    from grader.pipeline import load_test_data
+    from grader.pipeline import RerunOptions, load_test_data
 
     archives: list[Path] = []
     for path in paths:
@@ -98,7 +105,8 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
     console.print(f"Grading {len(archives)} archive(s) with rubric [bold]{rubric.id}[/], sandbox "
                   f"[bold]{sandbox.name}[/], {jobs} at a time -> {out}")
     summary = _with_progress(lambda progress: grade_batch(
-        archives, out, rubric, sandbox, data, jobs=jobs, force=force, exports=tuple(exports), progress=progress),
+        archives, out, rubric, sandbox, data, jobs=jobs, force=force, exports=tuple(exports), progress=progress,
+        rerun=RerunOptions(max_epochs, cell_timeout, total_timeout) if rerun else None),
         len(archives))
     _print_summary(summary, out)
     if summary.interrupted:
@@ -153,6 +161,42 @@ def _print_summary(summary, out: Path) -> None:
         console.print(f"[yellow]Stopped by Ctrl-C[/]; not graded: {', '.join(summary.remaining) or 'none'}. "
                       "Run the same command again to resume.")
     console.print(f"Class summary: {out / 'index.html'}\nGrades: {out / 'grades.csv'}")
+
+
+@main.command("rerun")
+@click.argument("archive", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("grades"), show_default=True)
+@click.option("--rubric", "rubric_name", help="Rubric name in rubrics/ or a path to a .toml file.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Instructor's data folder (default: ~/.keras).")
+@click.option("--sandbox", "sandbox_name", type=click.Choice(["auto", "docker", "bwrap", "none"]), default="auto",
+              show_default=True)
+@click.option("--max-epochs", type=click.IntRange(1, 10000), help="Cap every Model.fit at N epochs.")
+@click.option("--cell-timeout", type=click.IntRange(10, 86400), default=600, show_default=True)
+@click.option("--total-timeout", type=click.IntRange(10, 86400), default=3600, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the re-run record as JSON.")
+def rerun_cmd(archive, out, rubric_name, data_dir, sandbox_name, max_epochs, cell_timeout, total_timeout,
+              as_json) -> None:
+    """Re-run one submission's notebooks and scripts in the sandbox and compare
+    what they produce with what the student reported."""
+    from grader.rerun import compare_rerun, rerun_archive
+
+    rubric = _load_rubric(rubric_name)
+    sandbox = _choose_sandbox(sandbox_name)
+    result = rerun_archive(archive, rubric, sandbox, data_dir, out, max_epochs=max_epochs,
+                           cell_timeout=cell_timeout, total_timeout=total_timeout)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        console.print(f"Re-ran {archive.name} in the {result.backend} sandbox: [bold]{result.status}[/]"
+                      + (f" ({result.message})" if result.message else ""))
+        for source in result.sources:
+            console.print(f"  {source.path}: {source.status}, {source.cells_run}/{source.cells_total} cells"
+                          + (f", executed notebook: {source.html}" if source.html else ""))
+        reported = {pid: part.reported_accuracy for pid, part in result.parts.items()}
+        parts = list(dict.fromkeys([*reported, *result.parts]))
+        for part_id, verdict in zip(parts, compare_rerun(result, reported, max_epochs)):
+            console.print(f"  {part_id}: {escape(verdict.message)}")
+    sys.exit(0 if result.status == "ok" else 1)
 
 
 # ------------------------------------------------------------ self-check

@@ -41,13 +41,26 @@ class HeldOutData:
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)       # data set -> what to do
     imagenet_files: dict[str, Path] | None = None
+    data_dir: Path | None = None                                # where they were read from
+
+
+@dataclass(frozen=True)
+class RerunOptions:
+    """`--rerun`: re-run each submission's notebooks and scripts in the sandbox."""
+
+    max_epochs: int | None = None
+    cell_timeout: int = 600
+    total_timeout: int = 3600
+
+    def key(self) -> str:
+        return f"rerun:{self.max_epochs}:{self.cell_timeout}:{self.total_timeout}"
 
 
 def load_test_data(rubric: Rubric, data_dir: Path | None = None) -> HeldOutData:
     from grader import datasets
 
     data_dir = Path(data_dir) if data_dir else datasets.default_data_dir()
-    data = HeldOutData()
+    data = HeldOutData(data_dir=data_dir)
     for name, dataset in rubric.datasets.items():
         if not any(p.dataset == name for p in rubric.parts):
             continue
@@ -139,8 +152,13 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 # ------------------------------------------------------------------ grading
 
 
-def grade_submission(source: Path, rubric: Rubric, sandbox, data: HeldOutData, work_root: Path) -> SubmissionGrade:
-    """Grade one archive. Never raises for anything wrong with the archive."""
+def grade_submission(source: Path, rubric: Rubric, sandbox, data: HeldOutData, work_root: Path,
+                     rerun: RerunOptions | None = None, rerun_dir: Path | None = None) -> SubmissionGrade:
+    """Grade one archive. Never raises for anything wrong with the archive.
+
+    With ``rerun``, the submission's notebooks and scripts are also re-run in
+    the sandbox, into ``rerun_dir/<archive stem>/``, as evidence for the
+    ``rerun_reproduces`` check and the report."""
     started = time.monotonic()
     report = inspect(Path(source), rubric, work_root)
     intake = report.intake
@@ -156,9 +174,11 @@ def grade_submission(source: Path, rubric: Rubric, sandbox, data: HeldOutData, w
         grade.seconds = time.monotonic() - started
         return grade
     evaluation = _evaluate(report, rubric, sandbox, data, work_root)
+    rerun_result = _rerun(report, rubric, sandbox, data, rerun, rerun_dir or work_root / "_rerun") if rerun else None
     not_run = "the models were not run"
     grade.parts = score_parts(rubric, report.layout, report.contents, grade.problems, evaluation,
-                              data.labels, data.missing, not_run)
+                              data.labels, data.missing, not_run, rerun=rerun_result)
+    grade.rerun = rerun_result.to_dict() if rerun_result is not None else None
     grade.score = sum(p.score for p in grade.parts.values())
     grade.model_hashes = {pid: f.model_sha256 for pid, f in report.contents.parts.items() if f.model_sha256}
     grade.status, grade.note = _status(grade, evaluation, data)
@@ -198,6 +218,18 @@ def _evaluate(report: CheckReport, rubric: Rubric, sandbox, data: HeldOutData, w
         report.intake.work_dir.name)
     evaluation.imagenet.update(imagenet_eval)
     return evaluation
+
+
+def _rerun(report: CheckReport, rubric: Rubric, sandbox, data: HeldOutData, options: RerunOptions, rerun_dir: Path):
+    from grader.rerun import reported_accuracies, rerun_submission
+
+    sources = [f for f in report.layout.files if f.role is Role.SOURCE]
+    stem = report.intake.work_dir.name
+    return rerun_submission(
+        report.intake.root, [f.path for f in sources], sandbox, rubric.sandbox, data.data_dir, Path(rerun_dir) / stem,
+        max_epochs=options.max_epochs, cell_timeout=options.cell_timeout, total_timeout=options.total_timeout,
+        rubric=rubric, source_parts={f.path: f.part for f in sources},
+        reported=reported_accuracies(report.contents), assignment_folders=[rubric.folder])
 
 
 def _imagenet_missing(message: str):

@@ -271,3 +271,47 @@ def test_pack_makes_a_named_zip_without_junk_and_checks_it(synthetic_class, tmp_
     assert "Ready to submit." in result.output
     bad = CliRunner().invoke(main, ["pack", str(tree), "--name", "jane"])
     assert bad.exit_code == 2 and "LastnameFirstname" in bad.output
+
+
+def test_rerun_wires_into_checks_records_and_report(synthetic_class, tmp_path):
+    """`--rerun`: the 6.1 notebook is re-run with an epoch cap, its evidence reaches
+    the rubric's rerun_reproduces check, the JSON record and the report's link."""
+    from grader.pipeline import RerunOptions
+    from reference.pack import pack
+
+    text = (rubric_mod.rubrics_dir() / "assignment06.toml").read_text()
+    marker = 'id = "plots_valid"\npoints = 5\n'
+    assert marker in text
+    text = text.replace(marker, 'id = "plots_valid"\npoints = 3\n\n[[parts.checks]]\nid = "rerun_reproduces"\n'
+                                'points = 2\nparams = { tolerance = 0.02 }\n', 1)
+    (tmp_path / "rubric.toml").write_text(text)
+    shutil.copy(rubric_mod.rubrics_dir() / "assignment06.baselines.toml", tmp_path)
+    rubric = rubric_mod.load(tmp_path / "rubric.toml")
+
+    tree = tmp_path / "one" / "assignment06"
+    shutil.copytree(synthetic_class["tree"], tree)
+    for notebook in tree.glob("*.ipynb"):
+        if not notebook.name.startswith("6.1"):
+            notebook.unlink()
+    subs = tmp_path / "subs"
+    pack(tree, subs, "Doe", "Jane")
+    out = tmp_path / "grades"
+    data = load_test_data(rubric, synthetic_class["data_dir"])
+    summary = grade_batch(find_archives(subs), out, rubric, _backend("bwrap"), data,
+                          rerun=RerunOptions(max_epochs=1, cell_timeout=300, total_timeout=600))
+    assert summary.graded == 1
+    record = json.loads((out / "results" / "assignment06_DoeJane.json").read_text())
+    assert record["rerun"]["status"] == "ok"
+    [source] = record["rerun"]["sources"]
+    assert source["path"].startswith("6.1") and source["status"] == "ok"
+    assert [call["run"] for call in source["fit_calls"]] == [1]
+    check = _check(record, "6.1", "rerun_reproduces")
+    assert check["max_score"] == 2
+    assert "capped" in check["message"] or check["passed"], check
+    html = (out / "reports" / "assignment06_DoeJane.html").read_text()
+    assert 'id="rerun"' in html
+    link = Path(source["html"])
+    assert link.is_file() and 'href="../rerun/' in html
+    # a rerun with other options is not skipped as unchanged
+    again = grade_batch(find_archives(subs), out, rubric, _backend("bwrap"), data)
+    assert again.skipped == 0

@@ -61,6 +61,9 @@ class CheckContext:
     baseline: Baseline | None = None
     # Why the sandbox results are absent, in words ("grade check runs no model").
     not_run: str = "the models were not run"
+    # The notebook re-run's evidence for this part (grader.rerun.rerun_evidence),
+    # None when the notebooks were not re-run.
+    rerun: dict[str, Any] | None = None
 
     def part_problems(self, *codes: str) -> list[Problem]:
         return [p for p in self.problems if p.part == self.part.id and (not codes or p.code in codes)]

@@ -7,6 +7,8 @@ lays out text; every value reaches the HTML through Jinja's autoescape.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,10 +52,11 @@ def write_submission_outputs(grade: SubmissionGrade, out_dir: Path) -> None:
     paths = output_paths(grade.archive, Path(out_dir))
     atomic_write_text(paths.json, formatting.to_json(grade.to_dict()))
     atomic_write_text(paths.gradescope, formatting.to_json(gradescope_results(grade)))
-    atomic_write_text(paths.html, render_submission_html(grade))
+    atomic_write_text(paths.html, render_submission_html(grade, report_dir=paths.html.parent))
 
 
-def render_submission_html(grade: SubmissionGrade, generated: datetime | None = None) -> str:
+def render_submission_html(grade: SubmissionGrade, generated: datetime | None = None,
+                           report_dir: Path | None = None) -> str:
     when = (generated or datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M %Z").strip()
     problems = sorted(grade.problems, key=lambda p: SEVERITY_ORDER.get(Severity(p.severity).value, 3))
     return render(
@@ -63,10 +66,29 @@ def render_submission_html(grade: SubmissionGrade, generated: datetime | None = 
         problems=problems,
         parts=[_part_view(part, grade.work_root) for part in grade.parts.values()],
         found=_found_rows(grade),
+        rerun=_rerun_view(grade.rerun, report_dir),
         generated=when,
         grader_version=grade.grader_version or grader.__version__,
         csp=REPORT_CSP,
     )
+
+
+def _rerun_view(rerun: dict | None, report_dir: Path | None) -> dict | None:
+    """The re-run record with each executed notebook's HTML linked relative to
+    the report (a file URI when the report's folder is not known)."""
+    if not rerun:
+        return None
+    view = dict(rerun)
+    view["sources"] = []
+    for source in rerun.get("sources", []):
+        source = dict(source)
+        html = source.get("html")
+        if html and report_dir is not None:
+            source["link"] = os.path.relpath(html, report_dir)
+        elif html:
+            source["link"] = Path(html).as_uri()
+        view["sources"].append(source)
+    return view
 
 
 def _status_reason(grade: SubmissionGrade) -> str:

@@ -53,8 +53,11 @@ def recompute(evaluation: ModelEvaluation | None, labels: np.ndarray | None, dat
 
 def score_parts(rubric: Rubric, layout: Layout, contents: Contents, problems: list[Problem],
                 evaluation: Evaluation | None, labels: dict[str, np.ndarray | None],
-                missing_data: dict[str, str], not_run: str) -> dict[str, PartGrade]:
-    """Run each part's checks; `labels` and `missing_data` are keyed by data set."""
+                missing_data: dict[str, str], not_run: str, rerun=None) -> dict[str, PartGrade]:
+    """Run each part's checks; `labels` and `missing_data` are keyed by data set;
+    `rerun` is the notebook re-run's RerunResult, when there was one."""
+    from grader.rerun import rerun_evidence
+
     grades = {}
     for part in rubric.parts:
         dataset = rubric.dataset_of(part)
@@ -66,6 +69,7 @@ def score_parts(rubric: Rubric, layout: Layout, contents: Contents, problems: li
             recomputed=recompute(model_eval, labels.get(part.dataset), dataset, missing_data.get(part.dataset, "")),
             baseline=rubric.baselines.get(part.id),
             not_run=(evaluation.message if evaluation and evaluation.message else not_run),
+            rerun=rerun_evidence(rerun, part.id) if rerun is not None else None,
         )
         grades[part.id] = _grade_part(part, ctx)
     return grades
@@ -92,6 +96,8 @@ def _grade_part(part: Part, ctx: CheckContext) -> PartGrade:
         arch["loader"] = ctx.evaluation.loader
     if arch:
         details["architecture"] = arch
+    if ctx.rerun is not None:
+        details["rerun"] = ctx.rerun
     if files.imagenet and ctx.imagenet is not None and ctx.imagenet.ok:
         details["imagenet"] = comparison_rows(files.imagenet, ctx.imagenet.predictions)
     return PartGrade(

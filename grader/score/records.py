@@ -60,6 +60,7 @@ class SubmissionGrade:
     # sha256 of archive + rubric + baselines + grader version: a rerun skips the
     # archive when this is unchanged.
     resume_key: str = ""
+    rerun: dict[str, Any] | None = None  # RerunResult.to_dict(), with --rerun
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class SubmissionGrade:
             "seconds": round(self.seconds, 2),
             "model_hashes": self.model_hashes,
             "resume_key": self.resume_key,
+            "rerun": self.rerun,
         }
 
 
@@ -101,5 +103,5 @@ def grade_from_dict(data: dict[str, Any]) -> SubmissionGrade:
                   for p in data.get("problems", [])],
         note=data.get("note", ""), sha256=data.get("sha256"), grader_version=data.get("grader_version", ""),
         sandbox=data.get("sandbox"), seconds=data.get("seconds", 0.0), model_hashes=data.get("model_hashes", {}),
-        resume_key=data.get("resume_key", ""),
+        resume_key=data.get("resume_key", ""), rerun=data.get("rerun"),
     )
