@@ -638,6 +638,22 @@ def evaluate_imagenet(spec: dict, limits: dict) -> dict:
 # --------------------------------------------------------------------- main
 
 
+def release_memory() -> None:
+    """Free what the last model held before the next one loads. A model that
+    failed (a memory hog's MemoryError) leaves its frames, and what they
+    allocated, in reference cycles with the traceback until collected."""
+    import gc
+
+    for name in ("keras", "tf_keras"):
+        module = sys.modules.get(name)
+        if module is not None:
+            try:
+                module.backend.clear_session()
+            except Exception:  # noqa: BLE001 - best effort between models
+                pass
+    gc.collect()
+
+
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     limits = job.get("limits") or {}
@@ -653,6 +669,7 @@ def main(argv: list[str]) -> int:
     for index, spec in enumerate(job.get("models", [])):
         writer.data["models"][str(spec["id"])] = evaluate_model(spec, index, limits)
         stop_stray_processes()
+        release_memory()
         writer.flush()
     for spec in job.get("imagenet", []):
         writer.data["imagenet"][str(spec["id"])] = evaluate_imagenet(spec, limits)
