@@ -35,6 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
+from grader.atomic import atomic_write_bytes
 from grader.rubric import Dataset
 
 DATA_DIR_ENV = "GRADER_DATA_DIR"
@@ -485,18 +486,6 @@ def fetch(data_dir: Path) -> list[Path]:
 # ---------------------------------------------------------- synthetic data
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 # Seven-segment digits: segment -> (top, left, height, width) in a 20x12 box.
 _SEGMENTS = {
     "a": (0, 1, 3, 10), "b": (1, 9, 9, 3), "c": (10, 9, 9, 3), "d": (17, 1, 3, 10),
@@ -600,29 +589,29 @@ def write_synthetic_data(
     (x_train, y_train), (x_test, y_test) = synthetic_mnist(n_train, rng), synthetic_mnist(n_test, rng)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    _atomic_write(datasets_dir / MNIST_NPZ, buffer.getvalue())
+    atomic_write_bytes(datasets_dir / MNIST_NPZ, buffer.getvalue())
     for split, (x, y) in {"train": (x_train, y_train), "test": (x_test, y_test)}.items():
         images_name, labels_name = MNIST_IDX[split]
-        _atomic_write(datasets_dir / f"{images_name}.gz", gzip.compress(_idx_bytes(x), mtime=0))
-        _atomic_write(datasets_dir / f"{labels_name}.gz", gzip.compress(_idx_bytes(y), mtime=0))
+        atomic_write_bytes(datasets_dir / f"{images_name}.gz", gzip.compress(_idx_bytes(x), mtime=0))
+        atomic_write_bytes(datasets_dir / f"{labels_name}.gz", gzip.compress(_idx_bytes(y), mtime=0))
 
     cifar_dir = datasets_dir / CIFAR_DIR
     x_train, y_train = synthetic_cifar(n_train, rng)
     first = 0
     for number, (x, y) in enumerate(zip(np.array_split(x_train, 5), np.array_split(y_train, 5)), start=1):
-        _atomic_write(cifar_dir / f"data_batch_{number}", _cifar_batch(x, y, f"training batch {number} of 5", first))
+        atomic_write_bytes(cifar_dir / f"data_batch_{number}", _cifar_batch(x, y, f"training batch {number} of 5", first))
         first += len(x)
     x_test, y_test = synthetic_cifar(n_test, rng)
-    _atomic_write(cifar_dir / CIFAR_TEST[0], _cifar_batch(x_test, y_test, "testing batch 1 of 1", 0))
+    atomic_write_bytes(cifar_dir / CIFAR_TEST[0], _cifar_batch(x_test, y_test, "testing batch 1 of 1", 0))
     names = list(cifar_class_names) if cifar_class_names else _default_cifar_names()
     meta = {b"num_cases_per_batch": len(x_test), b"label_names": [n.encode() for n in names], b"num_vis": 3072}
-    _atomic_write(cifar_dir / CIFAR_META, _cifar_pickle(meta))
+    atomic_write_bytes(cifar_dir / CIFAR_META, _cifar_pickle(meta))
 
     if class_index_json is not None and Path(class_index_json).is_file():
-        _atomic_write(models_dir / IMAGENET_CLASS_INDEX, Path(class_index_json).read_bytes())
+        atomic_write_bytes(models_dir / IMAGENET_CLASS_INDEX, Path(class_index_json).read_bytes())
     else:
         index = {str(i): [f"n{90000000 + i:08d}", f"synthetic_class_{i:03d}"] for i in range(1000)}
-        _atomic_write(models_dir / IMAGENET_CLASS_INDEX, json.dumps(index).encode())
+        atomic_write_bytes(models_dir / IMAGENET_CLASS_INDEX, json.dumps(index).encode())
     if with_resnet_weights:
         write_synthetic_resnet50_weights(models_dir / RESNET50_WEIGHTS, seed=seed)
     return out_dir
@@ -700,14 +689,14 @@ def write_synthetic_images(folder: Path, count: int = 3, seed: int = 0) -> list[
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG" if suffix == ".jpg" else "PNG")
         path = folder / f"photo_{i + 1}{suffix}"
-        _atomic_write(path, buffer.getvalue())
+        atomic_write_bytes(path, buffer.getvalue())
         written.append(path)
     return written
 
 
 def copy_file(source: Path, target: Path) -> Path:
     """Copy a file atomically (temp file beside the target, then rename)."""
-    _atomic_write(Path(target), Path(source).read_bytes())
+    atomic_write_bytes(Path(target), Path(source).read_bytes())
     return Path(target)
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.atomic import atomic_write_bytes
+
 RUNNER = Path(__file__).resolve().parent / "runtime" / "runner.py"
 INPUTS_CACHE = "_inputs"
 
@@ -45,13 +47,6 @@ def _temp_beside(path: Path) -> Path:
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     return Path(name)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    tmp = _temp_beside(path)
-    tmp.write_bytes(data)
-    tmp.chmod(mode)
-    os.replace(tmp, path)
 
 
 def fresh_dir(path: Path, mode: int = 0o755) -> Path:
@@ -75,8 +70,8 @@ def make_workspace(work_dir: Path) -> Workspace:
 
 
 def write_job(workspace: Workspace, job: dict) -> None:
-    atomic_write(workspace.job_dir / "job.json", json.dumps(job, indent=1).encode("utf-8"))
-    atomic_write(workspace.job_dir / "runner.py", RUNNER.read_bytes())
+    atomic_write_bytes(workspace.job_dir / "job.json", json.dumps(job, indent=1).encode("utf-8"))
+    atomic_write_bytes(workspace.job_dir / "runner.py", RUNNER.read_bytes())
 
 
 # --------------------------------------------------------------- submission

@@ -13,7 +13,7 @@ HTML is escaped, and the pages carry a Content-Security-Policy that allows no
 script but the class summary's own sorting code.
 """
 
-from grader.report.atomic import atomic_write_bytes, atomic_write_text
+from grader.atomic import atomic_write_bytes, atomic_write_text
 from grader.report.formatting import output_stem
 from grader.report.gradebooks import KNOWN_EXPORTS
 from grader.report.gradescope import gradescope_results

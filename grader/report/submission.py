@@ -17,7 +17,7 @@ from typing import Any
 import grader
 from grader.records import CheckResult, FoundFile, Severity
 from grader.report import figures, formatting
-from grader.report.atomic import atomic_write_text
+from grader.atomic import atomic_write_text
 from grader.report.gradescope import gradescope_results
 from grader.report.templating import render
 from grader.report.thumbnails import Thumbnail, thumbnail

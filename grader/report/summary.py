@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 import grader
 from grader.report import figures, formatting, gradebooks
-from grader.report.atomic import atomic_write_text
+from grader.atomic import atomic_write_text
 from grader.report.templating import csp_hash, render, template_source
 from grader.rubric import Rubric
 from grader.score.records import SubmissionGrade

@@ -43,7 +43,8 @@ from grader.evaluate.sandbox import (
     SandboxRun,
     SandboxUnavailable,
 )
-from grader.evaluate.workspace import atomic_write, fresh_dir
+from grader.atomic import atomic_write_bytes
+from grader.evaluate.workspace import fresh_dir
 from grader.limits import SandboxLimits
 from grader.records import ExtractedFile, Intake, Role
 from grader.rerun import check as _check  # noqa: F401  (registers rerun_reproduces)
@@ -389,7 +390,7 @@ def _source_files(source: SourceRun, entry: dict, number: int, dirs: _Dirs, limi
         text = collect.read_text_tail(stdout)
         log = dirs.work / "logs" / f"{stem}.stdout.txt"
         log.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(log, text.encode("utf-8"))
+        atomic_write_bytes(log, text.encode("utf-8"))
         source.log = str(log)
         source.printed_test_accuracy, source.printed_lines = collect.printed_test_accuracy(
             [text], dirs.work / "logs" / f"{stem}.test-lines.txt")
@@ -492,4 +493,4 @@ def _write_result(result: RerunResult) -> None:
 
     path = Path(result.work_dir) / RESULT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(result.to_dict(), indent=1, default=str).encode("utf-8"))
+    atomic_write_bytes(path, json.dumps(result.to_dict(), indent=1, default=str).encode("utf-8"))

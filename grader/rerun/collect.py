@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from grader.evaluate import readback
 from grader.evaluate.readback import Malformed
-from grader.evaluate.workspace import atomic_write
+from grader.atomic import atomic_write_bytes
 from grader.rerun.records import CellFailure, FitCall, SourceRun
 
 MAX_PRODUCED_FILES = 2000
@@ -126,7 +126,7 @@ def copy_out(path: Path, target: Path, max_bytes: int) -> Path:
     with readback.open_untrusted(path, max_bytes) as handle:
         data = handle.read(max_bytes + 1)
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, data)
+    atomic_write_bytes(target, data)
     return target
 
 
@@ -163,7 +163,7 @@ def printed_test_accuracy(texts: list[str], scratch: Path) -> tuple[float | None
     if not lines:
         return None, []
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(scratch, ("\n".join(lines[-50:]) + "\n").encode("utf-8"))
+    atomic_write_bytes(scratch, ("\n".join(lines[-50:]) + "\n").encode("utf-8"))
     try:
         accuracy = read_metrics(scratch).test_accuracy
     except ReadError:
@@ -180,7 +180,7 @@ def save_images(images: list[bytes], folder: Path) -> list[str]:
             continue
         path = folder / f"output-{number:02d}{suffix}"
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data)
+        atomic_write_bytes(path, data)
         saved.append(str(path))
     return saved
 

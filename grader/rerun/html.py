@@ -76,9 +76,9 @@ def render_html(notebook: nbformat.NotebookNode, title: str) -> str:
 
 def write_html(notebook_path: Path, html_path: Path, title: str) -> Path:
     """Render an executed notebook file (already size-checked) to ``html_path``, atomically."""
-    from grader.evaluate.workspace import atomic_write
+    from grader.atomic import atomic_write_bytes
 
     notebook = nbformat.reads(notebook_path.read_text(encoding="utf-8", errors="replace"), as_version=4)
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(html_path, render_html(notebook, title).encode("utf-8"))
+    atomic_write_bytes(html_path, render_html(notebook, title).encode("utf-8"))
     return html_path

@@ -23,7 +23,8 @@ from pathlib import Path
 import nbformat
 
 from grader import datasets
-from grader.evaluate.workspace import atomic_write, fresh_dir
+from grader.atomic import atomic_write_bytes
+from grader.evaluate.workspace import fresh_dir
 from grader.rerun.paths import PathRewrite, PathRules, rewrite_code
 
 RUNNER = Path(__file__).resolve().parent / "runtime" / "nbrunner.py"
@@ -79,7 +80,7 @@ def stage_submission(root: Path, sources: Iterable[str], rules: PathRules, targe
                 rewritten, records = rewrite_source(path, rules, relative)
                 rewrites += records
                 if rewritten is not None:
-                    atomic_write(destination, rewritten.encode("utf-8"))
+                    atomic_write_bytes(destination, rewritten.encode("utf-8"))
                     continue
             _readable_copy(path, destination)
     for folder, dirs, _ in os.walk(target):
@@ -237,5 +238,5 @@ def write_job(job_dir: Path, job: dict, with_support_library: bool, job_mount: s
     fresh_dir(job_dir)
     if with_support_library:
         job["python_path"] = support_library(job_dir / "lib", job_mount)
-    atomic_write(job_dir / "job.json", json.dumps(job, indent=1).encode("utf-8"))
-    atomic_write(job_dir / "runner.py", RUNNER.read_bytes())
+    atomic_write_bytes(job_dir / "job.json", json.dumps(job, indent=1).encode("utf-8"))
+    atomic_write_bytes(job_dir / "runner.py", RUNNER.read_bytes())

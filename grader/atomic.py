@@ -12,12 +12,13 @@ import os
 import tempfile
 from pathlib import Path
 
-# mkstemp creates files readable by the owner only; reports are meant to be shared.
+# mkstemp creates files readable by the owner only; what the grader writes is
+# meant to be shared (reports) or read by the sandbox's user (inputs).
 _FILE_MODE = 0o644
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, creating parent folders."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = _FILE_MODE) -> Path:
+    """Write ``data`` to ``path`` atomically, creating parent folders; returns the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -26,7 +27,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp_name, _FILE_MODE)
+        os.chmod(temp_name, mode)
         os.replace(temp_name, target)
     except BaseException:
         try:
@@ -35,11 +36,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             pass
         raise
     _sync_folder(target.parent)
+    return target
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``path`` atomically (no newline translation)."""
-    atomic_write_bytes(path, text.encode(encoding))
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (no newline translation); returns the path."""
+    return atomic_write_bytes(path, text.encode(encoding))
 
 
 def _sync_folder(folder: Path) -> None:
