@@ -244,7 +244,7 @@ def _status(grade: SubmissionGrade, evaluation: Evaluation | None, data: HeldOut
         return "error", f"sandbox {evaluation.status}: {evaluation.message}"
     if data.missing:
         first = next(iter(data.missing.values()))
-        return "error", "instructor data missing: " + first.splitlines()[0]
+        return "error", "instructor data missing: " + " ".join(line.strip() for line in first.splitlines())
     return "graded", _first_error(grade.problems)
 
 
