@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from grader import __version__
-from grader.pipeline import HeldOutData, RerunOptions, file_sha256, grade_submission
+from grader.hashing import sha256_of
+from grader.pipeline import HeldOutData, RerunOptions, grade_submission
 from grader.records import Problem, Severity, Student
 from grader.rubric import Rubric
 from grader.score.records import SubmissionGrade, grade_from_dict
@@ -57,7 +58,7 @@ def find_archives(folder: Path) -> list[Path]:
 def resume_key(archive: Path, rubric: Rubric, rerun: RerunOptions | None = None) -> str:
     digest = hashlib.sha256()
     digest.update(rerun.key().encode() if rerun else b"no-rerun")
-    digest.update(file_sha256(archive).encode() if archive.is_file() else str(archive).encode())
+    digest.update(sha256_of(archive).encode() if archive.is_file() else str(archive).encode())
     rubric_path = Path(rubric.path)
     for path in (rubric_path, rubric_path.parent / rubric.baselines_file):
         if path.is_file():

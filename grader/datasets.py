@@ -19,7 +19,6 @@ weights writer, so the grader's host side stays light.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -36,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from grader.atomic import atomic_write_bytes
+from grader.hashing import sha256_of  # noqa: F401  (part of this module's API)
 from grader.rubric import Dataset
 
 DATA_DIR_ENV = "GRADER_DATA_DIR"
@@ -117,14 +117,6 @@ def _first_file(names: Sequence[str], places: Sequence[Path]) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -------------------------------------------------------------------- public

@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -259,16 +257,3 @@ def _unknown_student(source: Path):
     from grader.records import Student
 
     return Student(last=None, first=None, source=Path(source).name)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-

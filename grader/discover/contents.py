@@ -7,11 +7,11 @@ suspicious file becomes a Problem that names the file and the fix.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.discover.layout import shape_fits
+from grader.hashing import sha256_of
 from grader.records import (
     FoundFile,
     ImageInfo,
@@ -102,7 +102,7 @@ def _read_model(files: PartFiles, model: FoundFile, part: Part, rubric: Rubric, 
     files.model = model
     path = root / model.path
     if path.is_file():
-        files.model_sha256 = _sha256(path)
+        files.model_sha256 = sha256_of(path)
     try:
         meta = read_model_meta(path)
     except ReadError as exc:
@@ -243,11 +243,3 @@ def is_plot_duplicate(problems: list[Problem], path: str) -> bool:
 
 def _shape(shape) -> str:
     return "x".join("?" if d is None else str(d) for d in shape)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
