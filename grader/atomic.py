@@ -9,6 +9,7 @@ and the destination is left as it was.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -42,6 +43,25 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = _F
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``path`` atomically (no newline translation); returns the path."""
     return atomic_write_bytes(path, text.encode(encoding))
+
+
+def publish_folder(staging: Path, target: Path, marker: str) -> Path:
+    """Rename a fully written ``staging`` folder to ``target``, marked complete.
+
+    A cache folder made this way is either absent or whole. When another
+    process or thread published the same target first, its copy is kept and
+    ``staging`` is discarded; ``staging`` never outlives the call.
+    """
+    try:
+        (staging / marker).write_text("ok\n")
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / marker).is_file():   # nobody else won the race: a real failure
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def _sync_folder(folder: Path) -> None:

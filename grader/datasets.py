@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from grader.atomic import atomic_write_bytes
+from grader.atomic import atomic_write_bytes, publish_folder
 from grader.hashing import sha256_of  # noqa: F401  (part of this module's API)
 from grader.rubric import Dataset
 
@@ -627,15 +627,10 @@ def ensure_synthetic_data(seed: int = 0, cache_dir: Path | None = None) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
     try:
         write_synthetic_data(staging, n_train=5000, n_test=10000, seed=seed, with_resnet_weights=True)
-        (staging / "complete").write_text("ok\n")
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not (target / "complete").is_file():  # another process did not win the race
-                raise
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+        raise
+    return publish_folder(staging, target, "complete")
 
 
 def write_synthetic_resnet50_weights(path: Path, seed: int = 0) -> Path:

@@ -12,6 +12,17 @@ from pathlib import Path
 
 from grader.discover.layout import shape_fits
 from grader.hashing import sha256_of
+from grader.readers import (
+    ReadError,
+    layer_summary,
+    read_image,
+    read_imagenet_predictions,
+    read_metrics,
+    read_model_meta,
+    read_notebook,
+    read_predictions,
+    source_mentions,
+)
 from grader.records import (
     FoundFile,
     ImageInfo,
@@ -96,17 +107,22 @@ def _read_part(part: Part, layout: Layout, rubric: Rubric, problems: list[Proble
     return files
 
 
-def _read_model(files: PartFiles, model: FoundFile, part: Part, rubric: Rubric, root: Path, problems: list[Problem]) -> None:
-    from grader.readers import ReadError, layer_summary, read_model_meta
+def _read(reader, root: Path, rel: str, part: Part, problems: list[Problem], **options):
+    """``reader(root / rel)``, or None with the reader's problem recorded."""
+    try:
+        return reader(root / rel, **options)
+    except ReadError as exc:
+        problems.append(Problem(exc.code, str(exc), Severity.ERROR, rel, part.id))
+        return None
 
+
+def _read_model(files: PartFiles, model: FoundFile, part: Part, rubric: Rubric, root: Path, problems: list[Problem]) -> None:
     files.model = model
     path = root / model.path
     if path.is_file():
         files.model_sha256 = sha256_of(path)
-    try:
-        meta = read_model_meta(path)
-    except ReadError as exc:
-        problems.append(Problem(exc.code, str(exc), Severity.ERROR, model.path, part.id))
+    meta = _read(read_model_meta, root, model.path, part, problems)
+    if meta is None:
         return
     files.model_meta = meta
     files.architecture = layer_summary(meta)
@@ -132,15 +148,11 @@ def _read_model(files: PartFiles, model: FoundFile, part: Part, rubric: Rubric, 
 
 
 def _read_predictions(files: PartFiles, rel: str, part: Part, rubric: Rubric, root: Path, problems: list[Problem]) -> None:
-    from grader.readers import ReadError, read_predictions
-
     dataset = rubric.dataset_of(part)
     files.predictions_path = rel
-    try:
-        files.predictions = read_predictions(root / rel, dataset.num_classes, dataset.class_names,
-                                             expected_rows=dataset.test_size)
-    except ReadError as exc:
-        problems.append(Problem(exc.code, str(exc), Severity.ERROR, rel, part.id))
+    files.predictions = _read(read_predictions, root, rel, part, problems, num_classes=dataset.num_classes,
+                              class_names=dataset.class_names, expected_rows=dataset.test_size)
+    if files.predictions is None:
         return
     rows = files.predictions.n_rows
     if dataset.test_size and rows != dataset.test_size:
@@ -153,23 +165,14 @@ def _read_predictions(files: PartFiles, rel: str, part: Part, rubric: Rubric, ro
 
 
 def _read_imagenet(files: PartFiles, rel: str, part: Part, root: Path, problems: list[Problem]) -> None:
-    from grader.readers import ReadError, read_imagenet_predictions
-
     files.imagenet_path = rel
-    try:
-        files.imagenet = read_imagenet_predictions(root / rel)
-    except ReadError as exc:
-        problems.append(Problem(exc.code, str(exc), Severity.ERROR, rel, part.id))
+    files.imagenet = _read(read_imagenet_predictions, root, rel, part, problems) or []
 
 
 def _read_metrics(files: PartFiles, rel: str, part: Part, root: Path, problems: list[Problem]) -> None:
-    from grader.readers import ReadError, read_metrics
-
     files.metrics_path = rel
-    try:
-        files.metrics = read_metrics(root / rel)
-    except ReadError as exc:
-        problems.append(Problem(exc.code, str(exc), Severity.ERROR, rel, part.id))
+    files.metrics = _read(read_metrics, root, rel, part, problems)
+    if files.metrics is None:
         return
     if files.metrics.test_accuracy is None:
         problems.append(Problem(
@@ -180,8 +183,6 @@ def _read_metrics(files: PartFiles, rel: str, part: Part, root: Path, problems: 
 
 
 def _read_plot(rel: str, part: Part, root: Path, problems: list[Problem]) -> PlotFile:
-    from grader.readers import ReadError, read_image
-
     try:
         info = read_image(root / rel)
     except ReadError as exc:
@@ -220,8 +221,6 @@ def _duplicate_plots(parts: dict[str, PartFiles]) -> list[Problem]:
 
 
 def _source_flags(sources: list[str], root: Path) -> dict:
-    from grader.readers import ReadError, read_notebook, source_mentions
-
     merged: dict = {}
     for rel in sources:
         try:

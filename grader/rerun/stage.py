@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 
 from grader import datasets
-from grader.atomic import atomic_write_bytes
+from grader.atomic import atomic_write_bytes, publish_folder
 from grader.evaluate.workspace import fresh_dir
 from grader.rerun.paths import PathRewrite, PathRules, rewrite_code
 
@@ -158,16 +158,11 @@ def stage_data(data_dir: Path, cache_root: Path) -> Path:
         for folder, dirs, _ in os.walk(staging):
             for name in dirs:
                 (Path(folder) / name).chmod(0o755)
-        (staging / ".complete").write_text("ok\n")
         staging.chmod(0o755)
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not (target / ".complete").is_file():   # another thread did not win the race
-                raise
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+        raise
+    return publish_folder(staging, target, ".complete")
 
 
 def keras_home_links(staged_data: Path, inputs: str = INPUTS) -> list[dict[str, str | None]]:
