@@ -303,14 +303,26 @@ def _reconstruct():
     return core.multiarray._reconstruct
 
 
+def _latin1_bytes(text, encoding):
+    """``_codecs.encode`` as pickle protocol 2 uses it under Python 3, and only
+    so: a str whose code points are the bytes, back to bytes."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(
+            f"refused _codecs.encode of a {type(text).__name__} to {encoding!r} (only str to 'latin1' is bytes)")
+    return text.encode("latin-1")
+
+
 # Everything an official CIFAR batch (pickled by Python 2) or batches.meta
 # refers to: its dicts hold only bytes, ints and lists, which need no global;
-# the image array needs numpy's array reconstruction and nothing else.
+# the image array needs numpy's array reconstruction and nothing else. A copy
+# re-pickled by Python 3 with protocol 2 writes every bytes value as
+# _codecs.encode(str, "latin1"), which is allowed in that form only.
 _CIFAR_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct(),
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct(),
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_bytes,
 }
 
 
@@ -531,7 +543,7 @@ def _idx_bytes(array: np.ndarray) -> bytes:
 
 def _cifar_pickle(value: dict) -> bytes:
     # Protocol 3 stores bytes as bytes; protocol 2 under Python 3 would route
-    # them through _codecs.encode, a global the real (Python 2) files never use.
+    # them through _codecs.encode, which the real (Python 2) files never use.
     return pickle.dumps(value, protocol=3)
 
 

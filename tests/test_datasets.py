@@ -25,6 +25,8 @@ SHARED = REPO.parent / "shared"
 SHARED_DATA = SHARED / "data"
 # The official MNIST test set's label counts, 0..9.
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+# ... and its training set's.
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +198,14 @@ class _ExecsCode:
         return (builtins.exec, (f"open({str(self.sentinel)!r}, 'w').close()",))
 
 
-@pytest.mark.parametrize("gadget", [_RunsCommand, _ExecsCode])
+class _Evals(_ExecsCode):
+    target = "builtins.eval"
+
+    def __reduce__(self):
+        return (builtins.eval, (f"open({str(self.sentinel)!r}, 'w').close()",))
+
+
+@pytest.mark.parametrize("gadget", [_RunsCommand, _ExecsCode, _Evals])
 def test_malicious_cifar_pickle_is_refused_and_never_runs(cifar, tmp_path, gadget):
     sentinel = tmp_path / "pwned"
     batch_dir = tmp_path / "datasets" / "cifar-10-batches-py"
@@ -255,6 +264,66 @@ def test_cifar_batch_pickled_the_way_python2_did_loads(cifar, tmp_path):
     x, y = datasets.load_test_set(cifar, tmp_path)
     assert y.tolist() == [3, 1, 4, 1]
     assert np.array_equal(x, images.reshape(4, 3, 32, 32).transpose(0, 2, 3, 1))
+
+
+def _python3_protocol2_batch(data, labels) -> bytes:
+    """A batch the way an instructor's Python 3 script re-pickles it with
+    protocol=2: every bytes value (the keys, batch_label, filenames, the
+    array's raw pixels) goes through _codecs.encode(str, "latin1")."""
+    return pickle.dumps({b"batch_label": b"testing batch 1 of 1", b"labels": labels, b"data": data,
+                         b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))]}, protocol=2)
+
+
+def _globals_of(raw: bytes) -> set[str]:
+    return {arg for op, arg, _ in pickletools.genops(raw) if op.name == "GLOBAL"}
+
+
+def test_cifar_batch_pickled_by_python3_with_protocol_2_loads(cifar, tmp_path):
+    images = np.random.default_rng(1).integers(0, 256, size=(3, 3072), dtype=np.uint8)
+    raw = _python3_protocol2_batch(images, [9, 0, 5])
+    assert "_codecs encode" in _globals_of(raw)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(raw)
+    x, y = datasets.load_test_set(cifar, tmp_path)
+    assert y.tolist() == [9, 0, 5]
+    assert np.array_equal(x, images.reshape(3, 3, 32, 32).transpose(0, 2, 3, 1))
+    meta = {b"num_cases_per_batch": 3, b"label_names": [n.encode() for n in cifar.class_names], b"num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    assert datasets.load_class_names(cifar, tmp_path) == list(cifar.class_names)
+
+
+class _Rot13:
+    """_codecs.encode put to another use than turning latin1 text into bytes."""
+
+    def __reduce__(self):
+        import codecs
+
+        return (codecs.encode, ("pixels", "rot13"))
+
+
+@pytest.mark.parametrize("make, refused", [
+    (lambda sentinel: _RunsCommand(sentinel), f"refused to load {os.system.__module__}.system"),
+    (lambda sentinel: _ExecsCode(sentinel), "refused to load __builtin__.exec"),
+    (lambda sentinel: _Evals(sentinel), "refused to load __builtin__.eval"),
+    (lambda sentinel: _Rot13(), "refused _codecs.encode of a str to 'rot13'"),
+    (lambda sentinel: np.ma.array([1, 2], mask=[0, 1]), "refused to load numpy.ma.core._mareconstruct"),
+    (lambda sentinel: np.float64(0.5), "multiarray.scalar"),
+    (lambda sentinel: np.zeros(2, dtype=[("r", "u1")]).view(np.recarray), "refused to load numpy.rec.recarray"),
+], ids=["os.system", "builtins.exec", "builtins.eval", "codecs-rot13", "masked-array", "numpy-scalar", "recarray"])
+def test_protocol_2_pickles_still_refuse_every_other_global(cifar, tmp_path, make, refused):
+    sentinel = tmp_path / "pwned"
+    raw = _python3_protocol2_batch(make(sentinel), [0])
+    assert "_codecs encode" in _globals_of(raw)      # allowed, and met before the refused one
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(raw)
+    with pytest.raises(DataError) as caught:
+        datasets.load_test_set(cifar, tmp_path)
+    assert not sentinel.exists()
+    message = str(caught.value)
+    assert refused in message and "not an official CIFAR-10 file" in message
+    assert str(folder / "test_batch") in message
 
 
 def test_cifar_read_from_the_official_archive(cifar, synthetic, tmp_path):
@@ -419,8 +488,19 @@ def test_real_mnist_test_set_from_shared(mnist):
     assert x.shape == (10000, 28, 28, 1) and x.dtype == np.uint8
     assert y[:5].tolist() == [7, 2, 1, 0, 4]
     assert np.bincount(y, minlength=10).tolist() == MNIST_TEST_COUNTS
-    with pytest.raises(DataMissing, match="train-images-idx3-ubyte"):   # only the training labels are shared
-        datasets.load_train_set(mnist, folder)
+
+
+@pytest.mark.shared
+def test_real_mnist_training_set_from_shared(mnist):
+    folder = SHARED_DATA / "mnist"
+    if not (folder / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("../shared/data/mnist has no training images")
+    x, y = datasets.load_train_set(mnist, folder)
+    assert x.shape == (60000, 28, 28, 1) and x.dtype == np.uint8
+    assert y[:5].tolist() == [5, 0, 4, 1, 9]
+    assert np.bincount(y, minlength=10).tolist() == MNIST_TRAIN_COUNTS
+    assert datasets.dataset_files(mnist, folder, "train") == [folder / "train-images-idx3-ubyte.gz",
+                                                              folder / "train-labels-idx1-ubyte.gz"]
 
 
 @pytest.mark.shared
