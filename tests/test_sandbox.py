@@ -275,3 +275,59 @@ def test_wheels_are_fetched_for_the_base_images_platform():
     assert tags[0] == "manylinux2014_x86_64" and "manylinux_2_28_x86_64" in tags
     assert tags[-1] == "manylinux_2_36_x86_64" and "manylinux_2_37_x86_64" not in tags
     assert runtime_hash("a:1") != runtime_hash("b:1") and len(runtime_hash("a:1")) == 16
+
+
+VENV_PROBE = r'''
+import json, sys
+import numpy
+json.dump({"executable": sys.executable, "prefix": sys.prefix, "numpy": numpy.__version__},
+          open("/output/venv.json", "w"))
+'''
+
+VENV_JOB = r'''
+import json, sys
+from pathlib import Path
+from grader.evaluate.bwrap_backend import BwrapSandbox
+from grader.evaluate.workspace import make_workspace
+from grader.limits import SandboxLimits
+work, submission = Path(sys.argv[1]), Path(sys.argv[2])
+space = make_workspace(work)
+(space.job_dir / "runner.py").write_text(sys.argv[3])
+(space.job_dir / "job.json").write_text("{}")
+run = BwrapSandbox().run(space.job_dir, submission, space.inputs_dir, space.output_dir,
+                         SandboxLimits(timeout_seconds=60))
+result = space.output_dir / "venv.json"
+print(json.dumps({"exit_code": run.exit_code, "stderr": run.stderr_tail[-800:],
+                  "inside": json.loads(result.read_text()) if result.exists() else None}))
+'''
+
+
+@pytest.mark.bwrap
+def test_bwrap_runs_a_virtual_environment_that_lives_under_tmp(tmp_path):
+    """A clone under /tmp has its .venv there too; the sandbox's own tmpfs at
+    /tmp must not hide it (it is bound read-only after the tmpfs)."""
+    import shutil
+    import subprocess
+    import sysconfig
+
+    if not shutil.which("bwrap"):
+        pytest.skip("bubblewrap is not installed")
+    assert str(tmp_path).startswith("/tmp/")
+    venv = tmp_path / "clone" / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site_dir = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                   capture_output=True, text=True, check=True).stdout.strip())
+    # Like a venv that reuses the project's packages: numpy comes through the .pth.
+    repo = Path(__file__).resolve().parent.parent
+    (site_dir / "project.pth").write_text(f"{repo}\n{sysconfig.get_path('purelib')}\n")
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    done = subprocess.run([str(python), "-c", VENV_JOB, str(tmp_path / "work"), str(submission), VENV_PROBE],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["exit_code"] == 0, report["stderr"]
+    import numpy
+
+    assert report["inside"] == {"executable": str(python), "prefix": str(venv), "numpy": numpy.__version__}

@@ -44,6 +44,7 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/l
              "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
 MERGED_USR_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SETPRIV = "/usr/bin/setpriv"
+SANDBOX_TMP = "/tmp"   # a private tmpfs in the sandbox
 
 _probe_cache: dict[str, tuple[bool, str]] = {}
 
@@ -53,6 +54,8 @@ def python_dirs() -> list[str]:
     candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                   str(Path(sys.executable).resolve().parent.parent)}
     candidates.update(site.getsitepackages())
+    # Site folders a .pth file put on the path (a venv that reuses another's packages).
+    candidates.update(p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages"))
     user_site = site.getusersitepackages()
     if isinstance(user_site, str):
         candidates.add(user_site)
@@ -86,10 +89,33 @@ def _system_binds() -> list[str]:
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
     etc_files = [path for path in ETC_FILES if os.path.exists(path)]
-    prefixes = [path for path in python_dirs() if not path.startswith("/usr/")]
+    prefixes = [path for path in _python_prefixes() if not _under_tmp(path)]
     args += _parent_dirs(etc_files + prefixes)
     for path in etc_files:
         args += ["--ro-bind", path, path]
+    for path in prefixes:
+        args += ["--ro-bind", path, path]
+    return args
+
+
+def _python_prefixes(extra_prefixes: tuple[str, ...] = ()) -> list[str]:
+    return [path for path in [*python_dirs(), *extra_prefixes] if not path.startswith("/usr/")]
+
+
+def _under_tmp(path: str) -> bool:
+    return path.startswith(SANDBOX_TMP + "/")
+
+
+def _binds_under_tmp(extra_prefixes: tuple[str, ...] = ()) -> list[str]:
+    """The Python folders under /tmp (the .venv of a clone in /tmp). bwrap
+    applies its mounts in order, so they are bound after the sandbox's own
+    tmpfs at /tmp, which would otherwise hide them."""
+    prefixes = [path for path in _python_prefixes(extra_prefixes) if _under_tmp(path)]
+    parents = _parent_dirs(prefixes)
+    args = []
+    for i in range(0, len(parents), 4):   # "--perms 0755 --dir <parent>"; /tmp is the tmpfs
+        if parents[i + 3] != SANDBOX_TMP:
+            args += parents[i:i + 4]
     for path in prefixes:
         args += ["--ro-bind", path, path]
     return args
@@ -146,7 +172,8 @@ class BwrapSandbox:
             "--ro-bind", str(inputs_dir), INPUTS_MOUNT,
             "--ro-bind", str(job_dir), JOB_MOUNT,
             "--bind", str(output_dir), OUTPUT_MOUNT,
-            "--perms", "1777", "--size", str(limits.tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", str(limits.tmpfs_mb * 1024 * 1024), "--tmpfs", SANDBOX_TMP,
+            *_binds_under_tmp(),
             "--proc", "/proc",
             "--dev", "/dev",
             "--remount-ro", "/",
