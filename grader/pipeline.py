@@ -33,6 +33,8 @@ class HeldOutData:
     """The held-out test sets of a batch, loaded once.
 
     ``inputs`` go into the sandbox; ``labels`` never leave this process.
+    A data set in ``missing`` still has its models run, on a probe batch, so
+    that what does not need the test set is graded (see _model_jobs).
     """
 
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
@@ -185,37 +187,60 @@ def grade_submission(source: Path, rubric: Rubric, sandbox, data: HeldOutData, w
 
 
 def _evaluate(report: CheckReport, rubric: Rubric, sandbox, data: HeldOutData, work_root: Path) -> Evaluation | None:
+    """Run the submission's models (and 6.3's images) in the sandbox, once."""
     from grader.evaluate import evaluate_submission
-    from grader.evaluate.jobs import ImagenetJob, ModelJob
 
-    models, imagenet = [], []
+    models, inputs = _model_jobs(report, rubric, data)
+    imagenet, imagenet_missing = _imagenet_jobs(report, rubric, data)
+    if not models and not imagenet:
+        return Evaluation(backend=sandbox.name, status="ok", imagenet=imagenet_missing) if imagenet_missing else None
+    evaluation = evaluate_submission(
+        report.intake.root, models, imagenet, inputs, data.imagenet_files if imagenet else None,
+        sandbox, rubric.sandbox, work_root / "_sandbox" / report.intake.work_dir.name)
+    evaluation.imagenet.update(imagenet_missing)
+    return evaluation
+
+
+def _model_jobs(report: CheckReport, rubric: Rubric, data: HeldOutData):
+    """A job per part with a saved model, and the images they run on.
+
+    Without the instructor's test set a model still runs, on a probe batch of
+    the rubric's input shape: whether it loads and its architecture are
+    graded; what needs the test set is "not verifiable"."""
+    from grader.evaluate.jobs import ModelJob, probe_batch
+
+    jobs, inputs = [], {}
+    for part in rubric.parts:
+        model = report.contents.parts[part.id].model
+        dataset = rubric.dataset_of(part)
+        if model is None or dataset.loader == "imagenet-images":
+            continue
+        job = ModelJob.for_part(part, dataset, model.path)
+        if part.dataset in data.inputs:
+            inputs[job.dataset] = data.inputs[part.dataset]
+        elif part.dataset in data.missing:
+            job = job.as_probe()
+            inputs[job.dataset] = probe_batch(dataset.input_shape)
+        else:
+            continue
+        jobs.append(job)
+    return jobs, inputs
+
+
+def _imagenet_jobs(report: CheckReport, rubric: Rubric, data: HeldOutData):
+    """The ImageNet jobs to run, and the parts that cannot run without the
+    weights (said so, never passed silently)."""
+    from grader.evaluate.jobs import ImagenetJob
+
+    jobs = []
     for part in rubric.parts:
         files = report.contents.parts[part.id]
-        dataset = rubric.dataset_of(part)
-        if files.model is not None and part.dataset in data.inputs:
-            models.append(ModelJob(part=part.id, path=files.model.path, dataset=part.dataset,
-                                   scaling=dataset.scaling, alternative_scalings=list(dataset.alternative_scalings),
-                                   input_shape=list(dataset.input_shape), num_classes=dataset.num_classes))
-        if "image" in part.expects and files.images and dataset.loader == "imagenet-images":
-            imagenet.append(ImagenetJob(part=part.id, images=list(files.images), top=5))
-    if not models and not imagenet:
-        return None
-    if imagenet and data.imagenet_files is None:
-        # 6.3 cannot be re-run without the weights: say so, never pass it silently.
-        missing = data.missing.get(rubric.part(imagenet[0].part).dataset, "the ImageNet weights are missing")
-        imagenet_eval = {job.part: _imagenet_missing(missing) for job in imagenet}
-        imagenet = []
-    else:
-        imagenet_eval = {}
-    if not models and not imagenet:
-        return Evaluation(backend=sandbox.name, status="ok", imagenet=imagenet_eval)
-    evaluation = evaluate_submission(
-        report.intake.root, models, imagenet, {k: v for k, v in data.inputs.items()
-                                               if any(m.dataset == k for m in models)},
-        data.imagenet_files if imagenet else None, sandbox, rubric.sandbox, work_root / "_sandbox" /
-        report.intake.work_dir.name)
-    evaluation.imagenet.update(imagenet_eval)
-    return evaluation
+        if "image" in part.expects and files.images and rubric.dataset_of(part).loader == "imagenet-images":
+            jobs.append(ImagenetJob(part=part.id, images=list(files.images), top=5))
+    if not jobs or data.imagenet_files is not None:
+        return jobs, {}
+    missing = data.missing.get(rubric.part(jobs[0].part).dataset, "the ImageNet weights are missing")
+    return [], {job.part: _imagenet_missing(missing) for job in jobs}
 
 
 def _rerun(report: CheckReport, rubric: Rubric, sandbox, data: HeldOutData, options: RerunOptions, rerun_dir: Path):

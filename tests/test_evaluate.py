@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_models as hm  # noqa: E402
 from hostile_models import runtime_image, sandbox  # noqa: E402,F401
 
-from grader.evaluate import ModelEvaluation, ImagenetJob, ModelJob, evaluate_submission  # noqa: E402
+from grader.evaluate import ModelEvaluation, ImagenetJob, ModelJob, evaluate_submission, probe_batch  # noqa: E402
 from grader.evaluate.jobs import IMAGENET_CLASS_INDEX, IMAGENET_WEIGHTS  # noqa: E402
 from grader.evaluate.sandbox import SandboxRun  # noqa: E402
 from grader.limits import SandboxLimits  # noqa: E402
@@ -130,6 +130,8 @@ MAIN_JOBS = [
     mnist_job("flat", "results/flat.h5"),
     cifar_job("augmented", "results/augmented.keras"),
     mnist_job("outside", "../escape.h5"),
+    # As if the MNIST test set were missing: the same model on the probe batch.
+    mnist_job("probe", "results/convnet.keras", alternative_scalings=("raw",)).as_probe(),
 ]
 
 
@@ -140,8 +142,9 @@ def test_hostile_models_are_contained_and_good_ones_in_the_same_run_are_graded(s
     limits = SandboxLimits(timeout_seconds=150, memory_mb=2048, pids=128)
     work = tmp_path / "work" / "student"
     started = time.monotonic()
+    inputs = images | {"mnist-probe": probe_batch((28, 28, 1))}
     with listener:
-        evaluation = evaluate_submission(submission.root, MAIN_JOBS, [], images, None, sandbox, limits, work)
+        evaluation = evaluate_submission(submission.root, MAIN_JOBS, [], inputs, None, sandbox, limits, work)
     elapsed = time.monotonic() - started
     models = evaluation.models
     assert evaluation.backend == sandbox.name and evaluation.status == "ok", evaluation.message
@@ -182,8 +185,16 @@ def test_hostile_models_are_contained_and_good_ones_in_the_same_run_are_graded(s
     assert "(784,)" in models["flat"].message
     assert models["keras2-savedmodel"].architecture["layer_types"].get("Conv2D") == 1
 
+    # The probe: loaded and run, architecture reported, no probabilities kept, no other scaling tried.
+    probe = models["probe"]
+    assert probe.ok and probe.loader == "keras3-safe" and probe.probabilities is None
+    assert probe.alternative_probabilities == {}
+    assert probe.architecture == models["keras3"].architecture
+    assert probe.message.startswith("probe: loaded and run on 8 generated images of shape (28, 28, 1) only")
+    assert not (work / "output" / "probe.raw.npy").exists()
+
     # Test inputs only: no labels ever enter the sandbox.
-    assert sorted(p.name for p in (work / "inputs").iterdir()) == ["cifar10.npy", "mnist.npy"]
+    assert sorted(p.name for p in (work / "inputs").iterdir()) == ["cifar10.npy", "mnist-probe.npy", "mnist.npy"]
 
 
 @pytest.mark.slow
@@ -426,7 +437,7 @@ def test_good_output_is_read_and_logits_are_softmaxed(tmp_path, small_submission
     assert (model.probabilities.argmax(1) == logits.argmax(1)).all()
     assert sandbox.job["models"][0] == {"id": "6.1", "path": "results/model.h5", "input": "mnist", "scaling": "unit",
                                         "alternative_scalings": [], "input_shape": [28, 28, 1], "num_classes": 10,
-                                        "batch_size": 256}
+                                        "batch_size": 256, "probe": False}
     assert sandbox.inputs == ["mnist.npy"]
 
 
@@ -536,6 +547,40 @@ def test_a_model_trained_on_raw_pixels_gets_a_scaling_note(tmp_path, small_submi
     assert "class 3 for 100% of the images" in model.scaling_note
 
 
+def run_probe(tmp_path, submission, array):
+    def write(output):
+        (output / "result.json").write_bytes(result_json({"6.1": entry(output_shape=[array.shape[-1]])}))
+        (output / "6.1.npy").write_bytes(npy(array))
+
+    sandbox = ScriptedSandbox(write)
+    job = mnist_job("6.1", "results/model.h5", alternative_scalings=("raw",)).as_probe()
+    evaluation = evaluate_submission(submission, [job], [], {job.dataset: probe_batch(job.input_shape)}, None,
+                                     sandbox, SandboxLimits(), tmp_path / "work" / "s")
+    return evaluation.models["6.1"], sandbox
+
+
+def test_a_probe_checks_the_output_and_keeps_no_probabilities(tmp_path, small_submission):
+    model, sandbox = run_probe(tmp_path, small_submission, np.full((8, 10), 0.1, dtype="float32"))
+    assert model.ok and model.probabilities is None and model.alternative_probabilities == {}
+    assert model.architecture["output_shape"] == [10]
+    assert model.message == ("6.1: loaded and run on 8 generated images of shape (28, 28, 1) only: the "
+                             "instructor's test set is missing, so there is no accuracy")
+    spec = sandbox.job["models"][0]
+    assert spec["probe"] is True and spec["input"] == "mnist-probe" and spec["alternative_scalings"] == []
+    assert sandbox.inputs == ["mnist-probe.npy"]
+
+
+def test_a_probe_whose_output_does_not_fit_fails_model_loads_plainly(tmp_path, small_submission):
+    model, _ = run_probe(tmp_path, small_submission, np.full((8, 5), 0.2, dtype="float32"))
+    assert not model.ok and model.message == "6.1: the model's output has 5 classes, 10 were expected"
+
+
+def test_the_probe_batch_is_deterministic_uint8_of_the_input_shape():
+    first, second = probe_batch((32, 32, 3)), probe_batch([32, 32, 3])
+    assert first.shape == (8, 32, 32, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, second) and len(np.unique(first)) > 200   # noise, not a blank image
+
+
 def test_jobs_come_from_the_rubric():
     rubric = rubric_module.load()
     part = rubric.part("6.2b")
@@ -573,3 +618,68 @@ def test_the_none_backend_grades_a_students_own_model_with_a_loud_warning(good_m
     assert evaluation.backend == "none" and evaluation.status == "ok"
     assert "NO SANDBOX" in evaluation.message
     np.testing.assert_allclose(evaluation.models["6.1"].probabilities, expected["keras3-h5"], atol=2e-4)
+
+
+# ------------------------------------------------- missing instructor data
+
+
+ACCURACY_CHECKS = ("accuracy_vs_baseline", "reported_metrics_match", "predictions_match_model")
+
+
+def mnist_only(data_dir: Path, target: Path) -> Path:
+    """A data folder with the MNIST test set and nothing else (no CIFAR-10, no ResNet50)."""
+    from grader.datasets import MNIST_IDX
+
+    (target / "datasets").mkdir(parents=True)
+    for name in MNIST_IDX["test"]:
+        (target / "datasets" / f"{name}.gz").symlink_to(data_dir / "datasets" / f"{name}.gz")
+    return target
+
+
+def check_of(part, check_id: str):
+    return next(c for c in part.checks if c.id == check_id)
+
+
+@pytest.mark.slow
+def test_without_the_cifar_test_set_its_models_still_load_and_their_architecture_is_graded(tmp_path):
+    """The shipped correct example graded with only the MNIST test set: the
+    CIFAR-10 models run on the probe batch, so model_loads and
+    architecture_matches are scored; what needs the test set says why not."""
+    from grader.datasets import ensure_synthetic_data
+    from grader.evaluate import SandboxUnavailable, choose_backend
+    from grader.pipeline import grade_submission, load_test_data
+
+    try:
+        backend = choose_backend("auto")
+    except SandboxUnavailable as exc:
+        pytest.skip(f"no sandbox: {exc}")
+    rubric = rubric_module.load()
+    data = load_test_data(rubric, mnist_only(ensure_synthetic_data(0), tmp_path / "data"))
+    assert set(data.missing) == {"cifar10", "imagenet"} and set(data.inputs) == {"mnist"}
+    archive = Path(__file__).resolve().parents[1] / "submissions" / "example" / "assignment06_DoeJane.zip"
+    grade = grade_submission(archive, rubric, backend, data, tmp_path / "work")
+
+    assert grade.status == "error"
+    assert grade.note.startswith("instructor data missing: CIFAR-10 test set: not found.")
+    assert "grade data fetch" in grade.note
+    for part_id, dropout in (("6.2a", False), ("6.2b", True)):
+        part = grade.parts[part_id]
+        loads = check_of(part, "model_loads")
+        assert loads.score == loads.max_score and loads.passed, loads.message
+        assert loads.message == (f"results/{part_id}/model.keras loads (keras3-safe) and predicts 10 classes "
+                                 "(checked on generated images: the instructor's test set is missing)")
+        assert loads.evidence["architecture"]["output_shape"] == [10]
+        architecture = check_of(part, "architecture_matches")
+        assert architecture.score == architecture.max_score, architecture.message
+        assert architecture.evidence["found"]["dropout"] is dropout
+        for check_id in ACCURACY_CHECKS:
+            result = check_of(part, check_id)
+            assert result.score == 0 and result.evidence == {"not_verifiable": True}, result.message
+            assert result.message.startswith("not verifiable: the instructor's test data is missing: CIFAR-10 "
+                                             "test set: not found. Looked for cifar-10-batches-py/test_batch")
+            assert f"{tmp_path / 'data' / 'datasets'}" in result.message and "grade data fetch" in result.message
+        assert part.recomputed["accuracy"] is None
+    # MNIST was there: 6.1 is graded as usual, on the full test set.
+    mnist = grade.parts["6.1"]
+    assert mnist.recomputed["accuracy"] > 0.95
+    assert check_of(mnist, "accuracy_vs_baseline").score == check_of(mnist, "accuracy_vs_baseline").max_score

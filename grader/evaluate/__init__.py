@@ -21,6 +21,7 @@ from grader.evaluate.jobs import (
     IMAGENET_WEIGHTS,
     ImagenetJob,
     ModelJob,
+    probe_batch,
 )
 from grader.evaluate.readback import Malformed, OutputProblem
 from grader.evaluate.sandbox import (
@@ -35,7 +36,7 @@ from grader.records import Evaluation, ImagenetEvaluation, ImagenetPrediction, M
 
 __all__ = [
     "DEFAULT_IMAGE", "ModelEvaluation", "ImagenetJob", "ModelJob", "Sandbox", "SandboxUnavailable",
-    "choose_backend", "evaluate_submission",
+    "choose_backend", "evaluate_submission", "probe_batch",
 ]
 
 LOADERS = {"keras3-safe", "tf_keras", "saved_model"}
@@ -56,7 +57,9 @@ def evaluate_submission(
     """Run every model (and ImageNet job) of one submission in ``sandbox``, once.
 
     ``inputs`` maps each job's dataset name to its test images (uint8, labels
-    never). ``imagenet_files`` maps "weights" and "class_index" to the
+    never); a probe job's name to its probe batch (jobs.probe_batch), which
+    checks that the model loads and what it outputs but keeps no
+    probabilities. ``imagenet_files`` maps "weights" and "class_index" to the
     instructor's ResNet50 weights and imagenet_class_index.json. Returns an
     Evaluation whose models are ModelEvaluation records, keyed by part.
     """
@@ -318,15 +321,28 @@ def _model_from_entry(job: ModelJob, entry, output_dir: Path, rows: int, limits:
     except (Malformed, FileNotFoundError) as exc:
         evaluation.message = f"{job.part}: the model's predictions could not be read back ({exc}); it was not graded"
         return evaluation
-    evaluation.probabilities, softmax_note = readback.as_probabilities(scores)
+    probabilities, softmax_note = readback.as_probabilities(scores)
     evaluation.ok = True
     evaluation.scaling = job.scaling
     notes += [n for n in (architecture["reshape_note"], softmax_note) if n]
+    if job.probe:
+        return _probed(evaluation, job, rows, notes)
+    evaluation.probabilities = probabilities
     evaluation.alternative_probabilities = _alternatives(job, alternatives, output_dir, rows, max_bytes, notes)
     evaluation.scaling_note = _scaling_note(job, evaluation.probabilities, evaluation.alternative_probabilities)
     if evaluation.scaling_note:
         notes.append(evaluation.scaling_note)
     evaluation.message = f"{job.part}: " + "; ".join(notes) if notes else ""
+    return evaluation
+
+
+def _probed(evaluation: ModelEvaluation, job: ModelJob, rows: int, notes: list[str]) -> ModelEvaluation:
+    """A model that loaded and gave one row of class scores per probe image:
+    its output was checked, and nothing is kept to compute an accuracy from."""
+    shape = tuple(job.input_shape)
+    notes.insert(0, f"loaded and run on {rows} generated images of shape {shape} only: the instructor's "
+                    f"test set is missing, so there is no accuracy")
+    evaluation.message = f"{job.part}: " + "; ".join(notes)
     return evaluation
 
 

@@ -7,9 +7,12 @@ runtime/runner.py).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from grader.rubric import Dataset, Part
 
@@ -21,6 +24,12 @@ DEFAULT_BATCH_SIZE = 256
 DEFAULT_TOP = 5
 # Part ids name the prediction files the sandbox writes (<part>.npy).
 PART_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Without the instructor's test set a model still runs on a few generated
+# images of the rubric's input shape: enough to check that it loads and what
+# it outputs, never an accuracy.
+PROBE_IMAGES = 8
+PROBE_SEED = 650
+PROBE_SUFFIX = "-probe"     # the probe batch's inputs name: <dataset>-probe.npy
 
 
 def check_part_id(part: str) -> None:
@@ -40,6 +49,7 @@ class ModelJob:
     num_classes: int
     alternative_scalings: tuple[str, ...] = ()
     batch_size: int = DEFAULT_BATCH_SIZE
+    probe: bool = False           # runs on the probe batch (the test set is missing): no accuracy
 
     def __post_init__(self) -> None:
         check_part_id(self.part)
@@ -57,6 +67,11 @@ class ModelJob:
             alternative_scalings=tuple(s for s in dataset.alternative_scalings if s != dataset.scaling),
         )
 
+    def as_probe(self) -> "ModelJob":
+        """The same model run on the probe batch instead of the missing test set."""
+        return dataclasses.replace(self, dataset=f"{self.dataset}{PROBE_SUFFIX}", alternative_scalings=(),
+                                   probe=True)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.part,
@@ -67,7 +82,15 @@ class ModelJob:
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
             "batch_size": self.batch_size,
+            "probe": self.probe,
         }
+
+
+def probe_batch(input_shape: tuple[int, ...] | list[int], count: int = PROBE_IMAGES) -> np.ndarray:
+    """``count`` uint8 images of ``input_shape``, the same every run (noise: no
+    label means anything for them)."""
+    rng = np.random.default_rng(PROBE_SEED)
+    return rng.integers(0, 256, size=(count, *input_shape), dtype=np.uint8)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def recompute(evaluation: ModelEvaluation | None, labels: np.ndarray | None, dat
     evaluate stage (shape, dtype, finite) before they reach this point.
     """
     if labels is None:
-        return Recomputed(reason=missing_data or "the test labels are not available")
+        return Recomputed(reason=_missing_data_reason(missing_data))
     if evaluation is None or not evaluation.ok or evaluation.probabilities is None:
         return Recomputed(reason=evaluation.message if evaluation is not None else "")
     probabilities = np.asarray(evaluation.probabilities, dtype=np.float64)
@@ -49,6 +49,14 @@ def recompute(evaluation: ModelEvaluation | None, labels: np.ndarray | None, dat
         scaling=evaluation.scaling or dataset.scaling,
         alternatives=alternatives,
     )
+
+
+def _missing_data_reason(missing_data: str) -> str:
+    """Why nothing could be recomputed: the data folder's own message (which
+    file, where it was looked for, how to get it), on one line."""
+    if not missing_data:
+        return "the test labels are not available"
+    return "the instructor's test data is missing: " + " ".join(line.strip() for line in missing_data.splitlines())
 
 
 def score_parts(rubric: Rubric, layout: Layout, contents: Contents, problems: list[Problem],

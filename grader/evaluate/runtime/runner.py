@@ -10,10 +10,12 @@ writes is read by the host as untrusted data.
     python3 runner.py /job/job.json
 
 job.json: {"models": [{"id", "path", "input", "scaling", "alternative_scalings",
-"input_shape", "num_classes", "batch_size"}], "imagenet": [{"id", "images",
+"input_shape", "num_classes", "batch_size", "probe"}], "imagenet": [{"id", "images",
 "weights", "class_index", "top", "max_pixels"}], "limits": {...}}.
 Paths are relative to the submission (models, images) or to the inputs folder
-(datasets as <name>.npy, weights, class index).
+(datasets as <name>.npy, weights, class index). A "probe" model runs on a
+few generated images because the test set is missing: its architecture and
+output shape are reported, and no other scaling is tried.
 """
 
 from __future__ import annotations
@@ -537,6 +539,9 @@ def evaluate_model(spec: dict, index: int, limits: dict) -> dict:
         probabilities = predict_all(model, x, spec["scaling"], batch_size)
         save_array(OUTPUT / f"{model_id}.npy", probabilities)
         record.update(ok=True, scaling_used=spec["scaling"], n=int(probabilities.shape[0]))
+        if spec.get("probe"):
+            say(f"{model_id}: ran on {record['n']} probe images (no test set), output {record['output_shape']}")
+            return record
         for alternative in spec.get("alternative_scalings") or []:
             try:
                 subset = predict_all(model, x[:ALTERNATIVE_SUBSET], alternative, batch_size)
