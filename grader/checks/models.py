@@ -39,9 +39,12 @@ def model_loads(ctx: CheckContext, points: float, params: dict) -> CheckResult:
     if shape_problems:
         return CheckResult("model_loads", points / 2, points, False,
                            "loads, but " + "; ".join(p.message for p in shape_problems), evidence)
+    # An ok model without probabilities ran on the probe batch only (the test set is missing).
+    on_probe = "" if ctx.evaluation.probabilities is not None else \
+        " (checked on generated images: the instructor's test set is missing)"
     return CheckResult("model_loads", points, points, True,
-                       f"{model.path} loads ({ctx.evaluation.loader}) and predicts {ctx.dataset.num_classes} classes",
-                       evidence)
+                       f"{model.path} loads ({ctx.evaluation.loader}) and predicts {ctx.dataset.num_classes} classes"
+                       + on_probe, evidence)
 
 
 @check("accuracy_vs_baseline")
