@@ -32,6 +32,24 @@ class SandboxLimits(BaseModel):
     max_image_pixels: int = Field(default=50_000_000, gt=0)
 
 
+class MetadataLimits(BaseModel):
+    """The child process that reads a model's metadata (grader/readers/model_process.py).
+
+    libhdf5 parses a student's bytes in C; a file that crashes it, loops in it
+    or makes it allocate without end must cost that file, not the batch.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_seconds: float = Field(default=30.0, gt=0)   # wall clock, one file
+    cpu_seconds: int = Field(default=20, gt=0)           # CPU time, one file (RLIMIT_CPU)
+    # Address space of the whole child (RLIMIT_AS). h5py, numpy and the readers
+    # take about 190 MB of it; real model configs are under 1 MB.
+    memory_mb: int = Field(default=1536, gt=0)
+    start_seconds: float = Field(default=60.0, gt=0)     # imports, on a loaded machine
+    max_reply_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+
+
 # Plots and input images are opened on the host with this pixel cap
 # (Pillow's decompression-bomb guard); 7848x5723 real plots fit under it.
 MAX_IMAGE_PIXELS = 60_000_000

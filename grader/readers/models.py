@@ -5,6 +5,8 @@ file is opened with h5py and only its attributes are read; a ``.keras`` zip is
 opened with zipfile and its ``config.json`` / ``metadata.json`` are parsed as
 JSON; a SavedModel folder's ``keras_metadata.pb`` is scanned for the JSON the
 Keras saver wrote into it. Loading and running models is the sandbox's job.
+Even that reading runs in a child process (model_process.py): libhdf5 is C,
+and a hostile file that crashes or hangs it must cost one file, not the batch.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import h5py
 
 from grader.readers.caps import MAX_MODEL_CONFIG_BYTES
 from grader.readers.errors import ReadError
+from grader.readers.model_process import read_in_child
 from grader.records import ModelMeta
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -41,8 +44,16 @@ def read_model_meta(path: Path, *, config_cap: int = MAX_MODEL_CONFIG_BYTES) -> 
 
     Raises ReadError("model-unreadable") for anything that is not a readable
     Keras model: corrupt bytes, a folder that is not a SavedModel, an HDF5 file
-    that holds no model.
+    that holds no model, and a file that crashes, hangs or exhausts the child
+    process the reading runs in (grader/readers/model_process.py). Repeated
+    calls for an unchanged file are served from the first read.
     """
+    return read_in_child(Path(path), config_cap)
+
+
+def read_model_meta_here(path: Path, *, config_cap: int = MAX_MODEL_CONFIG_BYTES) -> ModelMeta:
+    """:func:`read_model_meta` in this process: only for the child process that
+    model_process.py starts, which runs it under memory, CPU and time limits."""
     if path.is_dir():
         return _read_saved_model(path, config_cap)
     if not path.is_file():
