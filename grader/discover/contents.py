@@ -7,13 +7,18 @@ suspicious file becomes a Problem that names the file and the fix.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.discover.layout import shape_fits
+from grader.discover.names import _parts_named_by, normalise
 from grader.hashing import sha256_of
 from grader.readers import (
+    NotebookCell,
     ReadError,
+    ReportedFigure,
     layer_summary,
     read_image,
     read_imagenet_predictions,
@@ -21,6 +26,7 @@ from grader.readers import (
     read_model_meta,
     read_notebook,
     read_predictions,
+    reported_figures,
     source_mentions,
 )
 from grader.records import (
@@ -61,7 +67,12 @@ class PartFiles:
     predictions_path: str | None = None
     predictions: PredictionsFile | None = None
     metrics_path: str | None = None
+    # The part's reported metrics: its metrics file's; or, when it has none or
+    # the file gives no test accuracy, with the test accuracy a notebook's saved
+    # output shows (``notebook_figure``, read from ``notebook_figure_path``).
     metrics: MetricsFile | None = None
+    notebook_figure: ReportedFigure | None = None
+    notebook_figure_path: str | None = None
     plots: list[PlotFile] = field(default_factory=list)
     imagenet_path: str | None = None
     imagenet: list[ImagenetPrediction] = field(default_factory=list)
@@ -78,12 +89,14 @@ class Contents:
 
 def read_contents(layout: Layout, rubric: Rubric) -> Contents:
     problems: list[Problem] = []
-    parts = {part.id: _read_part(part, layout, rubric, problems) for part in rubric.parts}
+    figures = _notebook_figures(layout, rubric, problems)
+    parts = {part.id: _read_part(part, layout, rubric, problems, figures.get(part.id)) for part in rubric.parts}
     problems.extend(_duplicate_plots(parts))
     return Contents(parts, problems)
 
 
-def _read_part(part: Part, layout: Layout, rubric: Rubric, problems: list[Problem]) -> PartFiles:
+def _read_part(part: Part, layout: Layout, rubric: Rubric, problems: list[Problem],
+               figure: tuple[str, ReportedFigure] | None) -> PartFiles:
     files = PartFiles(part.id)
     root = layout.root
     model = layout.best(part.id, Role.MODEL)
@@ -96,7 +109,9 @@ def _read_part(part: Part, layout: Layout, rubric: Rubric, problems: list[Proble
         _read_imagenet(files, predictions.path, part, root, problems)
     metrics = layout.best(part.id, Role.METRICS)
     if metrics:
-        _read_metrics(files, metrics.path, part, root, problems)
+        _read_metrics(files, metrics.path, part, root, problems, figure)
+    if figure is not None:
+        _use_notebook_figure(files, *figure)
     for plot in layout.find(part.id, Role.PLOT):
         files.plots.append(_read_plot(plot.path, part, root, problems))
     files.images = [f.path for f in layout.find(part.id, Role.IMAGE)]
@@ -169,17 +184,112 @@ def _read_imagenet(files: PartFiles, rel: str, part: Part, root: Path, problems:
     files.imagenet = _read(read_imagenet_predictions, root, rel, part, problems) or []
 
 
-def _read_metrics(files: PartFiles, rel: str, part: Part, root: Path, problems: list[Problem]) -> None:
+def _read_metrics(files: PartFiles, rel: str, part: Part, root: Path, problems: list[Problem],
+                  figure: tuple[str, ReportedFigure] | None) -> None:
     files.metrics_path = rel
     files.metrics = _read(read_metrics, root, rel, part, problems)
     if files.metrics is None:
         return
     if files.metrics.test_accuracy is None:
+        used = (f" (the grader used {figure[1].accuracy:.4f} from the notebook's output, {figure[0]} "
+                f"{figure[1].where})" if figure is not None else "")
         problems.append(Problem(
             "no-test-accuracy",
-            f"{rel}: no test accuracy found; write the result of model.evaluate(x_test, y_test) as "
+            f"{rel}: no test accuracy found{used}; write the result of model.evaluate(x_test, y_test) as "
             f"{part.canonical_path('metrics')} with a \"test_accuracy\" key",
             Severity.WARNING, rel, part.id))
+
+
+def _use_notebook_figure(files: PartFiles, notebook: str, figure: ReportedFigure) -> None:
+    """The notebook's test accuracy as the reported one, unless the metrics file gives one (the file wins)."""
+    if files.metrics is not None and files.metrics.test_accuracy is not None:
+        return
+    base = files.metrics or MetricsFile(format="notebook-output")
+    files.metrics = dataclasses.replace(
+        base, test_accuracy=figure.accuracy, test_loss=base.test_loss if base.test_loss is not None else figure.loss)
+    files.notebook_figure, files.notebook_figure_path = figure, notebook
+
+
+# ------------------------------------------------------- notebook outputs
+
+
+def _notebook_figures(layout: Layout, rubric: Rubric, problems: list[Problem]) -> dict[str, tuple[str, ReportedFigure]]:
+    """The last test accuracy each part's notebook shows in its saved outputs: (notebook, figure).
+
+    A notebook the layout gave to a part speaks for that part. One without a
+    part (one notebook for every part) speaks, cell by cell, for the part its
+    nearest heading names or the data set its nearest code loads. A notebook
+    given to the part wins over a shared one.
+    """
+    reporting = {p.id for p in rubric.parts if "metrics" in p.expects}
+    notebooks = [f for f in layout.files if f.role == Role.SOURCE and f.path.lower().endswith(".ipynb")]
+    notebooks.sort(key=lambda f: (f.part is not None, f.confidence))   # the likeliest last, so it wins
+    chosen: dict[str, tuple[str, ReportedFigure]] = {}
+    for found in notebooks:
+        try:
+            info = read_notebook(layout.root / found.path)
+        except ReadError as exc:
+            problems.append(Problem(exc.code, f"{exc} (its saved outputs were not read for a reported test accuracy)",
+                                    Severity.WARNING, found.path, found.part))
+            continue
+        for figure in reported_figures(info):
+            part = found.part or _part_of_cell(info.cells, figure.cell, rubric, found.candidates)
+            if part in reporting:
+                chosen[part] = (found.path, figure)
+    return chosen
+
+
+def _part_of_cell(cells: list[NotebookCell], index: int, rubric: Rubric, candidates: list[str]) -> str | None:
+    """The one part a cell of a shared notebook belongs to, or None when that is not clear.
+
+    The nearest markdown heading above it (``## 6.2b CIFAR-10 with dropout``)
+    and the nearest code cell, itself included, that names one data set
+    (``cifar10.load_data()``) each name parts; where they disagree, the nearer
+    one decides. A notebook whose name narrowed it to some parts stays within them.
+    """
+    above = cells[: index + 1][::-1]
+    heading = next(((c.index, named) for c in above if c.kind == "markdown"
+                    for named in [_parts_a_heading_names(c.source, rubric)] if named), None)
+    loaded = next(((c.index, named) for c in above if c.kind == "code"
+                   for named in [_parts_of_the_data_set_named(c.source, rubric)] if named), None)
+    if heading and loaded:
+        named = heading[1] & loaded[1] or (heading[1] if heading[0] > loaded[0] else loaded[1])
+    else:
+        named = (heading or loaded or (0, set()))[1]
+    if candidates:
+        named &= set(candidates)
+    return next(iter(named)) if len(named) == 1 else None
+
+
+def _parts_a_heading_names(markdown: str, rubric: Rubric) -> set[str]:
+    """Parts its heading lines name (the last one that names any), else its whole text.
+
+    A part's own number decides first: "6.2a CIFAR-10 without dropout" is 6.2a,
+    though "dropout" alone would say 6.2b."""
+    headings = [line.lstrip("#").strip() for line in markdown.splitlines() if line.lstrip().startswith("#")]
+    for text in [*headings[::-1], markdown]:
+        text = normalise(text)
+        named = _parts_numbered_in(text, rubric) or _parts_named_by(text, rubric)[0]
+        if named:
+            return set(named)
+    return set()
+
+
+def _parts_numbered_in(text: str, rubric: Rubric) -> set[str]:
+    """Parts whose id is written in ``text`` (normalised): 6.2a as 6.2a, 6-2a, 6_2_a or 62a."""
+    named = set()
+    for part in rubric.parts:
+        spelled = "-?".join(re.escape(char) for char in normalise(part.id).replace("-", ""))
+        if re.search(rf"(?<![0-9a-z]){spelled}(?![0-9a-z])", text):
+            named.add(part.id)
+    return named
+
+
+def _parts_of_the_data_set_named(code: str, rubric: Rubric) -> set[str]:
+    """The parts on the one data set the code names (none when it names two: an import line)."""
+    text = normalise(code)
+    named = [n for n, d in rubric.datasets.items() if any(re.search(k, text) for k in d.keywords)]
+    return {p.id for p in rubric.parts if p.dataset == named[0]} if len(named) == 1 else set()
 
 
 def _read_plot(rel: str, part: Part, root: Path, problems: list[Problem]) -> PlotFile:

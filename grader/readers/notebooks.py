@@ -40,6 +40,17 @@ _DISABLED_VALUES = {"0", "0.0", "0.", "False", "None", "''", '""', "(0, 0)", "[0
 
 
 @dataclass
+class NotebookCell:
+    """One cell as saved: its kind, source and the text of its outputs, in order."""
+
+    index: int                                          # 0-based position among all cells
+    kind: str                                           # "code" | "markdown" | "raw"
+    source: str
+    outputs: list[str] = field(default_factory=list)    # stream text, text/plain results, errors
+    execution_count: int | None = None                  # the "In [n]" Jupyter showed
+
+
+@dataclass
 class NotebookInfo:
     """A notebook's (or script's) code and what its saved outputs show."""
 
@@ -48,6 +59,7 @@ class NotebookInfo:
     images: list[bytes] = field(default_factory=list)  # decoded PNG/JPEG outputs, size-capped
     kernel: str | None = None
     n_cells: int = 0
+    cells: list[NotebookCell] = field(default_factory=list)  # every cell, markdown too, in order
 
 
 def read_notebook(path: Path, *, cap: int = MAX_NOTEBOOK_BYTES) -> NotebookInfo:
@@ -55,7 +67,7 @@ def read_notebook(path: Path, *, cap: int = MAX_NOTEBOOK_BYTES) -> NotebookInfo:
     data = read_capped(path, cap, "notebook", "a notebook or script")
     text = decode_text(data)
     if path.suffix.lower() in SCRIPT_SUFFIXES:
-        return NotebookInfo(cells_source=text, n_cells=1)
+        return NotebookInfo(cells_source=text, n_cells=1, cells=[NotebookCell(0, "code", text)])
     try:
         notebook = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises NotJSONError, ValidationError, KeyError... on bad input
@@ -65,20 +77,29 @@ def read_notebook(path: Path, *, cap: int = MAX_NOTEBOOK_BYTES) -> NotebookInfo:
             "save it again from Jupyter (File > Save) or export the code as a .py file.",
         ) from None
     cells = [cell for cell in notebook.get("cells", []) if isinstance(cell, dict)]
-    sources, outputs, images = [], [], []
-    for cell in cells:
-        if cell.get("cell_type") != "code":
+    sources, outputs, images, read_cells = [], [], [], []
+    for index, cell in enumerate(cells):
+        kind = str(cell.get("cell_type") or "")
+        source = _text(cell.get("source", ""))
+        if kind != "code":
+            read_cells.append(NotebookCell(index, kind, source))
             continue
-        sources.append(_text(cell.get("source", "")))
+        sources.append(source)
+        cell_outputs = []
         for output in cell.get("outputs", []) or []:
-            outputs.extend(_output_texts(output))
-            images.extend(_output_images(output, MAX_NOTEBOOK_IMAGES - len(images)))
+            if isinstance(output, dict):
+                cell_outputs.extend(_output_texts(output))
+                images.extend(_output_images(output, MAX_NOTEBOOK_IMAGES - len(images)))
+        outputs.extend(cell_outputs)
+        count = cell.get("execution_count")
+        read_cells.append(NotebookCell(index, kind, source, cell_outputs, count if isinstance(count, int) else None))
     return NotebookInfo(
         cells_source="\n\n".join(sources),
         outputs_text=outputs,
         images=images,
         kernel=_kernel(notebook.get("metadata", {})),
         n_cells=len(cells),
+        cells=read_cells,
     )
 
 
