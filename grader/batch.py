@@ -1,4 +1,9 @@
-"""Grade a folder of archives: parallel, resumable, one failure never stops the rest."""
+"""Grade a folder of archives: parallel, resumable, one failure never stops the rest.
+
+After grading, the class's policy (grader/policy) makes one grade per student
+from every attempt's record; ``rescore`` does only that, from the stored
+records, so a changed due date or extensions file needs no sandbox. The resume
+key covers the archive and the rubric's grading part, never its [policy]."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import hashlib
 import json
 import os
 import time
+import tomllib
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +20,7 @@ from typing import Callable
 from grader import __version__
 from grader.hashing import sha256_of
 from grader.pipeline import HeldOutData, RerunOptions, grade_submission
+from grader.policy.sources import ClassPolicy
 from grader.records import Problem, Severity, Student
 from grader.rubric import Rubric
 from grader.score.records import SubmissionGrade, grade_from_dict
@@ -31,6 +38,7 @@ class BatchSummary:
     seconds: float = 0.0
     remaining: list[str] = field(default_factory=list)
     grades: list[SubmissionGrade] = field(default_factory=list)
+    standing: object = None           # the ClassStanding the class outputs were made from
 
     @property
     def seconds_per_archive(self) -> float:
@@ -60,11 +68,25 @@ def resume_key(archive: Path, rubric: Rubric, rerun: RerunOptions | None = None)
     digest.update(rerun.key().encode() if rerun else b"no-rerun")
     digest.update(sha256_of(archive).encode() if archive.is_file() else str(archive).encode())
     rubric_path = Path(rubric.path)
-    for path in (rubric_path, rubric_path.parent / rubric.baselines_file):
-        if path.is_file():
-            digest.update(path.read_bytes())
+    if rubric_path.is_file():
+        digest.update(rubric_grading_part(rubric_path))
+    baselines = rubric_path.parent / rubric.baselines_file
+    if rubric.baselines_file and baselines.is_file():
+        digest.update(baselines.read_bytes())
     digest.update(__version__.encode())
     return digest.hexdigest()
+
+
+def rubric_grading_part(path: Path) -> bytes:
+    """The rubric as parsed, without its [policy] table: what grading depends on.
+    (Comments and layout do not count either; an unreadable file counts as its bytes.)"""
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return raw
+    data.pop("policy", None)
+    return json.dumps(data, sort_keys=True, default=str).encode()
 
 
 def default_jobs(rubric: Rubric) -> int:
@@ -108,9 +130,11 @@ Progress = Callable[[str, str, SubmissionGrade | None], None]   # event, archive
 
 def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, data: HeldOutData, *,
                 jobs: int = 1, force: bool = False, exports: tuple[str, ...] = (),
-                progress: Progress | None = None, rerun: RerunOptions | None = None) -> BatchSummary:
-    """Grade archives into out_dir; write each result as soon as it is known."""
-    from grader.report import write_class_outputs, write_submission_outputs
+                progress: Progress | None = None, rerun: RerunOptions | None = None,
+                policy: ClassPolicy | None = None) -> BatchSummary:
+    """Grade archives into out_dir; write each result as soon as it is known;
+    then apply the class's policy (the rubric's unless given) to every record."""
+    from grader.report import write_submission_outputs
 
     out_dir = Path(out_dir).resolve()
     work_root = out_dir / "work"
@@ -171,8 +195,24 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
     summary.seconds = time.monotonic() - started
     order = {a.name: i for i, a in enumerate(archives)}
     summary.grades.sort(key=lambda g: order.get(g.archive, len(order)))
-    write_class_outputs(_whole_class(out_dir, summary.grades), out_dir, rubric, list(exports))
+    summary.standing = _write_class(_whole_class(out_dir, summary.grades), out_dir, rubric, exports, policy)
     return summary
+
+
+def rescore(out_dir: Path, rubric: Rubric, policy: ClassPolicy | None = None, exports: tuple[str, ...] = ()):
+    """Apply the policy again to the records in out_dir/results: grades.csv, the
+    LMS uploads, the class summary and each report's standing. Opens no archive
+    and starts no sandbox. Returns the ClassStanding."""
+    out_dir = Path(out_dir).resolve()
+    return _write_class(_whole_class(out_dir, []), out_dir, rubric, exports, policy)
+
+
+def _write_class(grades: list[SubmissionGrade], out_dir: Path, rubric: Rubric, exports, policy: ClassPolicy | None):
+    from grader.report import write_class_outputs
+
+    policy = policy or ClassPolicy(rubric.policy)
+    return write_class_outputs(grades, out_dir, rubric, list(exports), policy=policy.policy,
+                               extensions=policy.extensions, times=policy.times)
 
 
 def _whole_class(out_dir: Path, grades: list[SubmissionGrade]) -> list[SubmissionGrade]:

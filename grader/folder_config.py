@@ -5,13 +5,22 @@
     synthetic_data_seed = 0          # grade against the project's synthetic
                                      # data set (the shipped examples do)
 
+    [policy]                         # this class's grading policy, over the rubric's
+    due = 2026-10-06T23:59:00-05:00  # (keys: grader/policy/config.py)
+    late_penalty = "per_day"
+    penalty_percent = 10
+    extensions = "extensions.csv"    # file paths are relative to this folder
+
+    [policy.aliases]                 # group archives of one student under one key
+    "doe jane" = "jdoe"              # a plainly named DoeJane.zip with jdoe's attempts
+
 Command-line options win over the file.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -19,10 +28,16 @@ import click
 CONFIG_NAME = "grade.toml"
 
 
+# [policy] keys that name files, resolved against the folder of the file that sets them
+POLICY_FILE_KEYS = ("submission_times", "extensions")
+
+
 @dataclass
 class FolderSettings:
     rubric: str | None
     data_dir: Path | None
+    policy: dict = field(default_factory=dict)   # grade.toml's [policy] keys, file paths made absolute
+    config_path: Path | None = None
 
 
 def apply_folder_config(folder: Path, rubric: str | None, data_dir: Path | None) -> FolderSettings:
@@ -33,15 +48,27 @@ def apply_folder_config(folder: Path, rubric: str | None, data_dir: Path | None)
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise click.UsageError(f"{path}: not valid TOML ({exc}); fix or delete the file") from None
-    unknown = set(config) - {"rubric", "data_dir", "synthetic_data_seed"}
+    unknown = set(config) - {"rubric", "data_dir", "synthetic_data_seed", "policy"}
     if unknown:
         raise click.UsageError(f"{path}: unknown key(s) {sorted(unknown)}; "
-                               "expected rubric, data_dir or synthetic_data_seed")
+                               "expected rubric, data_dir, synthetic_data_seed or [policy]")
+    policy = config.get("policy", {})
+    if not isinstance(policy, dict):
+        raise click.UsageError(f"{path}: policy must be a table ([policy]), not {policy!r}")
     if data_dir is None and "data_dir" in config:
         data_dir = (path.parent / str(config["data_dir"])).resolve()
     if data_dir is None and "synthetic_data_seed" in config:
         data_dir = synthetic_data_dir(int(config["synthetic_data_seed"]))
-    return FolderSettings(rubric or config.get("rubric"), data_dir)
+    return FolderSettings(rubric or config.get("rubric"), data_dir, resolve_policy_files(policy, path.parent), path)
+
+
+def resolve_policy_files(policy: dict, base: Path) -> dict:
+    """A [policy] table with its file paths made absolute against ``base``."""
+    resolved = dict(policy)
+    for key in POLICY_FILE_KEYS:
+        if isinstance(resolved.get(key), str):
+            resolved[key] = str((Path(base) / resolved[key]).resolve())
+    return resolved
 
 
 def synthetic_data_dir(seed: int) -> Path:

@@ -446,7 +446,8 @@ def test_grades_csv_columns_and_values(class_outputs, rubric):
     out, grades = class_outputs["out"], class_outputs["grades"]
     table = pd.read_csv(out / "grades.csv", dtype={"username": str, "note": str})
     part_ids = [p.id for p in rubric.parts]
-    assert list(table.columns) == ["last", "first", "username", "archive", "status", "total", "max", *part_ids, "note"]
+    assert list(table.columns) == ["last", "first", "username", "archive", "status", "total", "max", *part_ids, "note",
+                                   "raw", "penalty", "lateness", "attempts", "submitted"]
     assert list(table["last"]) == ["Adams", "Baker", "Clark", f"Zed{IMG_TAG}"]
     assert list(table["status"]) == ["graded", "graded", "error", "graded"]
     total = rubric.total_points

@@ -27,7 +27,7 @@ from grader.intake.problems import EXPECTED_NAME
 _ARCHIVE_SUFFIX = re.compile(r"(\.(zip|rar|7z|tgz|tar|gz|bz2|xz))+$", re.IGNORECASE)
 _COPY_MARKER = re.compile(r"(\s*\(\d+\)|-\d+|\s+-\s+Copy(\s*\(\d+\))?|\s+copy)$", re.IGNORECASE)
 _BLACKBOARD = re.compile(r"^(?P<assignment>.+)_(?P<username>[^_]+)_attempt_(?P<attempt>\d{4}(?:-\d{2}){5})(?:_(?P<original>.*))?$")
-_CANVAS = re.compile(r"^(?P<login>[^_\s]+?)(?:_late)?_(?P<userid>\d+)_(?P<submission>\d+)_(?P<original>.+)$", re.IGNORECASE)
+_CANVAS = re.compile(r"^(?P<login>[^_\s]+?)(?P<late>_late)?_(?P<userid>\d+)_(?P<submission>\d+)_(?P<original>.+)$", re.IGNORECASE)
 _MOODLE = re.compile(r"^(?P<fullname>.+?)_(?P<id>\d+)_assignsubmission_file_(?P<original>.*)$")
 _SEPARATORS = r"[\s_.\-]"
 _NAME_TOKEN_SPLIT = re.compile(r"[\s_.]+")
@@ -45,6 +45,8 @@ class _Wrapper:
     original: str
     username: str | None = None
     attempt: str | None = None
+    lms: str | None = None
+    late: bool = False
 
 
 def identify_student(filename: str, archive_prefix: str) -> tuple[Student, list[Problem]]:
@@ -67,7 +69,8 @@ def _identify(source: str, prefix: str) -> tuple[Student, list[Problem]]:
     original = _strip_copy_markers(wrapper.original)
     name_part, prefix_issue = _strip_prefix(original, prefix)
     last, first, split_issue = _split_name(name_part, need_capitals=prefix_issue is not None)
-    student = Student(last=last, first=first, username=wrapper.username, attempt=wrapper.attempt, source=source)
+    student = Student(last=last, first=first, username=wrapper.username, attempt=wrapper.attempt, source=source,
+                      lms=wrapper.lms, late=wrapper.late)
     issues = [issue for issue in (prefix_issue, split_issue) if issue]
     if not issues:
         return student, []
@@ -91,13 +94,13 @@ def _name_problem(source: str, prefix: str, issue: str) -> Problem:
 def _unwrap(stem: str) -> _Wrapper:
     found = _BLACKBOARD.match(stem)
     if found:
-        return _Wrapper(found["original"] or "", found["username"], found["attempt"])
+        return _Wrapper(found["original"] or "", found["username"], found["attempt"], "blackboard")
     found = _MOODLE.match(stem)
     if found:
-        return _Wrapper(found["original"], found["fullname"])
+        return _Wrapper(found["original"], found["fullname"], lms="moodle")
     found = _CANVAS.match(stem)
     if found:
-        return _Wrapper(found["original"], found["login"])
+        return _Wrapper(found["original"], found["login"], lms="canvas", late=bool(found["late"]))
     return _Wrapper(stem)
 
 

@@ -6,6 +6,10 @@ column. Canvas's gradebook import: "Student", "ID", "SIS User ID",
 "SIS Login ID", "Section", then one column per assignment, with a
 "Points Possible" row second. A grade that could not be computed (status
 "error") is left blank in the uploads, so the LMS keeps whatever it had.
+
+Every file has one row per student (grader/policy): the attempt that counts
+is named in grades.csv, and the score is the final one, after any late
+penalty or the instructor's override.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import pandas as pd
 
 from grader.report.formatting import points, spreadsheet_text
 from grader.rubric import Rubric
-from grader.score.records import SubmissionGrade
+from grader.policy.apply import StudentGrade
 
 GRADES_COLUMNS = ("last", "first", "username", "archive", "status", "total", "max")
+# After the part scores and the note: how the policy made "total" from the counted attempt's raw score.
+POLICY_COLUMNS = ("raw", "penalty", "lateness", "attempts", "submitted")
 BLACKBOARD_ID_COLUMNS = ("Last Name", "First Name", "Username")
 CANVAS_ID_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
@@ -34,10 +40,10 @@ class Export:
     warnings: list[str] = field(default_factory=list)
 
 
-def by_last_name(grades: list[SubmissionGrade]) -> list[SubmissionGrade]:
+def by_last_name(grades: list[StudentGrade]) -> list[StudentGrade]:
     """Sorted by last name, then first name, then archive; unknown names last."""
 
-    def key(grade: SubmissionGrade) -> tuple[bool, str, str, str]:
+    def key(grade: StudentGrade) -> tuple[bool, str, str, str]:
         last, first = grade.student.last, grade.student.first
         return (not last, (last or "").casefold(), (first or "").casefold(), grade.archive.casefold())
 
@@ -47,8 +53,8 @@ def by_last_name(grades: list[SubmissionGrade]) -> list[SubmissionGrade]:
 # ------------------------------------------------------------------ grades.csv
 
 
-def grades_table(grades: list[SubmissionGrade], rubric: Rubric) -> pd.DataFrame:
-    """One row per archive; one score column per rubric part."""
+def grades_table(grades: list[StudentGrade], rubric: Rubric) -> pd.DataFrame:
+    """One row per student (the attempt that counts); one score column per rubric part."""
     part_ids = [part.id for part in rubric.parts]
     rows = []
     for grade in by_last_name(grades):
@@ -58,18 +64,38 @@ def grades_table(grades: list[SubmissionGrade], rubric: Rubric) -> pd.DataFrame:
             "username": spreadsheet_text(grade.student.username),
             "archive": spreadsheet_text(grade.archive),
             "status": grade.status,
-            "total": round(grade.score, 2),
+            "total": round(grade.final_score, 2),
             "max": grade.max_score,
         }
         for part_id in part_ids:
-            part = grade.parts.get(part_id)
+            part = grade.grade.parts.get(part_id)
             row[part_id] = round(part.score, 2) if part else None
-        row["note"] = spreadsheet_text(grade.note)
+        row["note"] = spreadsheet_text(row_note(grade))
+        row.update(_policy_cells(grade))
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*GRADES_COLUMNS, *part_ids, "note"])
+    return pd.DataFrame(rows, columns=[*GRADES_COLUMNS, *part_ids, "note", *POLICY_COLUMNS])
 
 
-def grades_csv(grades: list[SubmissionGrade], rubric: Rubric) -> str:
+def _policy_cells(grade: StudentGrade) -> dict[str, object]:
+    when = grade.chosen.time.when
+    return {"raw": round(grade.raw_score, 2), "penalty": round(grade.penalty, 2),
+            "lateness": "override" if grade.override is not None else grade.chosen.lateness.state,
+            "attempts": len(grade.attempts), "submitted": when.isoformat() if when else ""}
+
+
+def row_note(grade: StudentGrade) -> str:
+    """The counted attempt's note, after what the policy did to it."""
+    said = []
+    if grade.override is not None:
+        said.append(f"score set by the instructor: {grade.override.reason}")
+    elif grade.chosen.lateness.rejected:
+        said.append("late work not accepted")
+    if grade.extension is not None:
+        said.append(f"extension to {grade.extension.due.isoformat()}")
+    return "; ".join(said + ([grade.grade.note] if grade.grade.note else []))
+
+
+def grades_csv(grades: list[StudentGrade], rubric: Rubric) -> str:
     return grades_table(grades, rubric).to_csv(index=False, lineterminator="\n")
 
 
@@ -81,7 +107,7 @@ def blackboard_column(rubric: Rubric) -> str:
     return f"{rubric.title} [Total Pts: {points(rubric.total_points)} Score] |"
 
 
-def blackboard_export(grades: list[SubmissionGrade], rubric: Rubric) -> Export:
+def blackboard_export(grades: list[StudentGrade], rubric: Rubric) -> Export:
     column = blackboard_column(rubric)
     rows = [
         {
@@ -97,7 +123,7 @@ def blackboard_export(grades: list[SubmissionGrade], rubric: Rubric) -> Export:
     return Export("blackboard_grades.csv", text, _lms_warnings(grades, "Blackboard"))
 
 
-def canvas_export(grades: list[SubmissionGrade], rubric: Rubric) -> Export:
+def canvas_export(grades: list[StudentGrade], rubric: Rubric) -> Export:
     column = rubric.title
     points_possible = {"Student": "Points Possible", "ID": "", "SIS User ID": "",
                        "SIS Login ID": "", "Section": "", column: points(rubric.total_points)}
@@ -117,7 +143,7 @@ def canvas_export(grades: list[SubmissionGrade], rubric: Rubric) -> Export:
     return Export("canvas_grades.csv", text, _lms_warnings(grades, "Canvas"))
 
 
-EXPORTERS: dict[str, Callable[[list[SubmissionGrade], Rubric], Export]] = {
+EXPORTERS: dict[str, Callable[[list[StudentGrade], Rubric], Export]] = {
     "blackboard": blackboard_export,
     "canvas": canvas_export,
 }
@@ -135,18 +161,18 @@ def check_export_names(exports: list[str] | tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _lms_score(grade: SubmissionGrade) -> str:
-    return "" if grade.status == "error" else points(grade.score)
+def _lms_score(grade: StudentGrade) -> str:
+    return "" if grade.status == "error" else points(grade.final_score)
 
 
-def _canvas_name(grade: SubmissionGrade) -> str:
+def _canvas_name(grade: StudentGrade) -> str:
     student = grade.student
     if student.last or student.first:
         return ", ".join(part for part in (student.last, student.first) if part)
     return student.username or ""
 
 
-def _lms_warnings(grades: list[SubmissionGrade], lms: str) -> list[str]:
+def _lms_warnings(grades: list[StudentGrade], lms: str) -> list[str]:
     warnings = []
     for grade in by_last_name(grades):
         if not grade.student.username:

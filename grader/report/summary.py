@@ -1,5 +1,9 @@
-"""The class's outputs: grades.csv, index.html (the class summary) and the
-LMS uploads the instructor asked for."""
+"""The class's outputs: grades.csv, index.html (the class summary),
+standings.json and the LMS uploads the instructor asked for.
+
+They have one row per student: the grading policy (grader/policy) picks the
+attempt that counts and applies the late penalty, extensions and overrides;
+each attempt's report is then updated with the student's standing."""
 
 from __future__ import annotations
 
@@ -18,10 +22,15 @@ import grader
 from grader.report import figures, formatting, gradebooks
 from grader.atomic import atomic_write_text
 from grader.report.templating import csp_hash, render, template_source
+from grader.policy.apply import ClassStanding, StudentGrade, apply_policy
+from grader.policy.config import GradingPolicy
+from grader.policy.extensions import PolicyFile, SubmissionTimes
+from grader.report.submission import update_report_standings
 from grader.rubric import Rubric
 from grader.score.records import SubmissionGrade
 
 HISTOGRAM_BINS = 10
+STANDINGS_FILE = "standings.json"   # the policy applied: every student's attempts and final score
 SORT_SCRIPT = "sortable.js.j2"
 
 
@@ -76,6 +85,30 @@ class SubmissionRow:
     part_scores: list[float | None]
     note: str
     report_href: str
+    raw: float = 0.0
+    penalty: float = 0.0
+    lateness: str = ""
+    attempts: int = 1
+
+
+@dataclass
+class LateRow:
+    student: str
+    archive: str
+    lateness: str
+    penalty: float
+    rejected: bool
+    explanation: str
+
+
+@dataclass
+class AdjustmentRow:
+    student: str
+    username: str
+    line: int
+    kind: str               # extension | override
+    value: str              # the new due date or the score
+    reason: str
 
 
 def write_class_outputs(
@@ -83,27 +116,43 @@ def write_class_outputs(
     out_dir: Path,
     rubric: Rubric,
     exports: list[str] | tuple[str, ...] = (),
-) -> None:
-    """Write grades.csv, index.html and the requested LMS uploads under ``out_dir``.
+    policy: GradingPolicy | None = None,
+    extensions: PolicyFile | None = None,
+    times: SubmissionTimes | None = None,
+) -> ClassStanding:
+    """Apply the policy (the rubric's unless given) to every attempt's grade, then
+    write grades.csv, index.html, standings.json and the requested LMS uploads
+    under ``out_dir``, and put each student's standing into their reports.
 
     An unknown export name raises ValueError (listing the known ones) before
     anything is written.
     """
     names = gradebooks.check_export_names(exports)
     out_dir = Path(out_dir)
-    uploads = [gradebooks.EXPORTERS[name](grades, rubric) for name in names]
-    atomic_write_text(out_dir / "grades.csv", gradebooks.grades_csv(grades, rubric))
+    standing = apply_policy(grades, policy or rubric.policy, extensions, times)
+    students = standing.students
+    uploads = [gradebooks.EXPORTERS[name](students, rubric) for name in names]
+    atomic_write_text(out_dir / "grades.csv", gradebooks.grades_csv(students, rubric))
     for upload in uploads:
         atomic_write_text(out_dir / upload.file_name, upload.csv_text)
+    atomic_write_text(out_dir / STANDINGS_FILE, formatting.to_json(standing.to_dict()))
     export_warnings = [warning for upload in uploads for warning in upload.warnings]
-    atomic_write_text(out_dir / "index.html", render_index_html(grades, rubric, export_warnings))
+    atomic_write_text(out_dir / "index.html", render_index_html(grades, rubric, export_warnings, standing))
+    update_report_standings(standing, out_dir)
+    return standing
 
 
 def render_index_html(
-    grades: list[SubmissionGrade], rubric: Rubric, export_warnings: Sequence[str] = ()
+    grades: list[SubmissionGrade], rubric: Rubric, export_warnings: Sequence[str] = (),
+    standing: ClassStanding | None = None,
 ) -> str:
-    graded = [g for g in grades if g.status != "error"]
-    totals = [g.score for g in graded]
+    """The class summary: counts and statistics over students (the attempt that
+    counts, after the policy), the policy itself, late and adjusted students."""
+    standing = standing or apply_policy(grades, rubric.policy)
+    students = gradebooks.by_last_name(standing.students)
+    graded_archives = [g for g in grades if g.status != "error"]
+    counted = [s for s in students if s.status != "error"]
+    totals = [s.final_score for s in counted]
     bins = histogram_bins(totals, rubric.total_points)
     edges = [bins[0].low] + [b.high for b in bins] if bins else []
     histogram = None
@@ -113,15 +162,21 @@ def render_index_html(
     return render(
         "index.html.j2",
         rubric=rubric,
-        counts={"archives": len(grades), "graded": len(graded), "error": len(grades) - len(graded)},
+        counts={"archives": len(grades), "graded": len(graded_archives), "error": len(grades) - len(graded_archives),
+                "students": len(students)},
         mean=statistics.fmean(totals) if totals else None,
         median=statistics.median(totals) if totals else None,
         bins=bins,
         histogram=histogram,
-        rates=check_pass_rates(grades, rubric),
-        duplicates=duplicate_models(grades),
+        rates=check_pass_rates([s.grade for s in students], rubric),
+        duplicates=duplicate_models(grades, owner={a: s.key for a, s in standing.by_archive().items()}),
         part_ids=[part.id for part in rubric.parts],
-        rows=[_submission_row(g, rubric) for g in gradebooks.by_last_name(grades)],
+        rows=[_submission_row(s, rubric) for s in students],
+        policy_lines=standing.policy.describe(),
+        late_rows=[_late_row(s) for s in students if s.late or s.chosen.lateness.rejected],
+        adjustments=[_adjustment_row(s) for s in students if s.extension or s.override],
+        extensions_file=Path(standing.extensions_file).name if standing.extensions_file else "",
+        policy_problems=list(standing.problems),
         export_warnings=list(export_warnings),
         generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip(),
         grader_version=grader.__version__,
@@ -178,8 +233,11 @@ def check_pass_rates(grades: list[SubmissionGrade], rubric: Rubric) -> list[Chec
     return rates
 
 
-def duplicate_models(grades: list[SubmissionGrade]) -> list[DuplicateGroup]:
-    """Model files with the same sha256 in two or more archives."""
+def duplicate_models(grades: list[SubmissionGrade], owner: dict[str, str] | None = None) -> list[DuplicateGroup]:
+    """Model files with the same sha256 in two or more archives; with ``owner``
+    (archive -> student key), archives of two or more students: a student's
+    resubmission of their own model is not a duplicate."""
+    owner = owner or {}
     by_hash: dict[str, dict[str, DuplicateMember]] = defaultdict(dict)
     for grade in grades:
         for part_id, sha256 in grade.model_hashes.items():
@@ -192,23 +250,40 @@ def duplicate_models(grades: list[SubmissionGrade]) -> list[DuplicateGroup]:
     groups = [
         DuplicateGroup(sha256, sorted(members.values(), key=lambda m: m.archive.casefold()))
         for sha256, members in by_hash.items()
-        if len(members) >= 2
+        if len({owner.get(archive, archive) for archive in members}) >= 2
     ]
     return sorted(groups, key=lambda g: (-len(g.members), g.sha256))
 
 
-def _submission_row(grade: SubmissionGrade, rubric: Rubric) -> SubmissionRow:
+def _submission_row(student: StudentGrade, rubric: Rubric) -> SubmissionRow:
+    grade = student.grade
     stem = formatting.output_stem(grade.archive)
     return SubmissionRow(
-        student=grade.student.display,
-        last=grade.student.last or "",
-        first=grade.student.first or "",
-        username=grade.student.username or "",
+        student=student.student.display,
+        last=student.student.last or "",
+        first=student.student.first or "",
+        username=student.student.username or "",
         archive=grade.archive,
-        status=grade.status,
-        total=grade.score,
+        status=student.status,
+        total=student.final_score,
         max_score=grade.max_score,
         part_scores=[grade.parts[p.id].score if p.id in grade.parts else None for p in rubric.parts],
-        note=grade.note,
+        note=gradebooks.row_note(student),
         report_href="reports/" + quote(stem + ".html"),
+        raw=student.raw_score,
+        penalty=student.penalty,
+        lateness="override" if student.override is not None else student.chosen.lateness.state,
+        attempts=len(student.attempts),
     )
+
+
+def _late_row(student: StudentGrade) -> LateRow:
+    lateness = student.chosen.lateness
+    return LateRow(student.student.display, student.archive, lateness.state, student.penalty, lateness.rejected,
+                   lateness.explanation)
+
+
+def _adjustment_row(student: StudentGrade) -> AdjustmentRow:
+    entry = student.override or student.extension
+    value = formatting.points(entry.score) if entry.score is not None else entry.due.isoformat()
+    return AdjustmentRow(student.student.display, entry.username, entry.line, entry.kind, value, entry.reason)
