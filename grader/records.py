@@ -59,6 +59,8 @@ class Student:
     username: str | None = None  # Blackboard user id when the LMS added one
     attempt: str | None = None   # LMS attempt timestamp, if any
     source: str = ""             # the file name it was read from
+    lms: str | None = None       # the LMS whose file name wrapped it: blackboard, canvas, moodle
+    late: bool = False           # the LMS marked it late (Canvas's "_late"), when it says so
 
     @property
     def display(self) -> str:
@@ -77,6 +79,10 @@ class ExtractedFile:
     path: str     # POSIX, relative to the submission root
     size: int
     sha256: str
+    # When the student last changed it, in seconds: a zip entry's stored time
+    # (local time read as UTC) or a folder file's mtime. Only differences
+    # between files of one submission mean anything; None when not recorded.
+    mtime: float | None = None
 
 
 @dataclass

@@ -57,7 +57,10 @@ EXPECTED = {
         "6.1": {"model": "results/assignment_6.1_mnist.h5"},
         "6.2a": {"model": "results/assignment_6.2a_cifar10.h5"},
         "6.2b": {"model": "results/assignment_6.2b_cifar10.h5"},
-        "problems": {("missing-predictions", "6.3")},
+        # 1_plot.png and 2_plot.png name no part and all three parts lack a
+        # plot; the files' times (one checkout) cannot tell them apart, so
+        # they stay unassigned and the student is asked (issue 9, item 4).
+        "problems": {("missing-predictions", "6.3"), ("ambiguous-part", None)},
     },
     "santosh0924/assignment06_from_submission_zip": {
         "6.1": {"model": "results/6_1_model.h5", "predictions": "results/6_1_predictions.csv",

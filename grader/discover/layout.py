@@ -1,9 +1,15 @@
 """Map every file of a submission to a part and a role.
 
-Names decide first (the rubric's patterns); content decides where names do
-not: a model's input shape read from its metadata names its data set, and its
-dropout / augmentation layers tell 6.2a from 6.2b. Each guess carries a
-confidence and the reasons, and every ambiguity becomes a warning.
+Names decide first: a part pattern in a file's own name or its own folder is
+the student's word (grader/discover/models.py); content decides where names
+are silent or name several parts: a model's input shape read from its
+metadata names its data set, and its dropout / augmentation layers tell 6.2a
+from 6.2b. A SavedModel folder stands for its own files, and the other files
+in it are the same part's. A nested older copy of the assignment folder is
+set aside (grader/discover/copies.py); what names leave open is settled by
+elimination and the archive's times (grader/discover/elimination.py). Each
+guess carries a confidence and the reasons, and every ambiguity becomes a
+warning.
 """
 
 from __future__ import annotations
@@ -11,15 +17,21 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
+from grader.discover.copies import nested_copies, set_aside
+from grader.discover.elimination import assign_unnamed_plots, resolve_by_elimination
+from grader.discover.models import classify_model, is_saved_model_file, saved_model_dirs, saved_model_of, shape_fits
 from grader.discover.names import match_parts, normalise
-from grader.records import FoundFile, Intake, Layout, ModelMeta, Problem, Role, Severity
+from grader.records import FoundFile, Intake, Layout, Problem, Role, Severity
 from grader.rubric import Rubric
+
+__all__ = ["discover", "missing_roles", "shape_fits"]
 
 MODEL_SUFFIXES = {".h5", ".hdf5", ".keras"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".jfif", ".tif", ".tiff"}
 SOURCE_SUFFIXES = {".ipynb", ".py"}
 DATA_SUFFIXES = {".csv", ".txt", ".log", ".json", ".npy", ".tsv", ".pkl", ".pickle", ".hist", ""}
 IGNORED_SUFFIXES = {".pdf", ".md", ".html", ".htm", ".docx", ".doc", ".zip", ".pb", ".index"}
+_BESIDE_MODEL = (Role.PREDICTIONS, Role.METRICS, Role.PLOT)
 
 _PREDICTIONS_WORDS = re.compile(r"pred|classif|label|output")
 _METRICS_WORDS = re.compile(r"metric|histor|score|eval|log|training|accuracy|acc|loss|perf")
@@ -29,109 +41,48 @@ _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 def discover(intake: Intake, rubric: Rubric) -> Layout:
     """Classify the files intake extracted. Reads model metadata as data only."""
-    from grader.readers import ReadError, layer_summary, read_model_meta
-
     root = intake.root
     layout = Layout(root=root)
-    saved_models = _saved_model_dirs(intake)
+    saved_models = saved_model_dirs([f.path for f in intake.files])
+    disagreements = []
     for directory in saved_models:
-        layout.files.append(_classify_model(directory, True, root, rubric, read_model_meta, layer_summary, ReadError))
+        classified = classify_model(directory, True, root, rubric)
+        layout.files.append(classified.found)
+        disagreements += [classified.problem] if classified.problem else []
     for extracted in intake.files:
         path = extracted.path
-        if any(path.startswith(d + "/") for d in saved_models):
-            continue  # the SavedModel folder stands for all its files
+        if is_saved_model_file(path, saved_models):
+            continue  # the SavedModel folder stands for its own files
         suffix = PurePosixPath(path).suffix.lower()
         if suffix in MODEL_SUFFIXES:
-            found = _classify_model(path, False, root, rubric, read_model_meta, layer_summary, ReadError)
+            classified = classify_model(path, False, root, rubric)
+            layout.files.append(classified.found)
+            disagreements += [classified.problem] if classified.problem else []
         else:
-            found = _classify_other(path, suffix, root, rubric)
-        layout.files.append(found)
-    _resolve_by_elimination(layout)
+            layout.files.append(_classify_other(path, suffix, root, rubric))
+    copies = nested_copies(layout.files, rubric)
+    layout.problems.extend(set_aside(layout.files, copies, rubric))
+    _beside_saved_models(layout, saved_models)
+    resolve_by_elimination(layout)
+    mtimes = {f.path: f.mtime for f in intake.files if f.mtime is not None}
+    layout.problems.extend(assign_unnamed_plots(layout, rubric, mtimes))
+    layout.problems.extend(p for p in disagreements if not any(p.path.startswith(c + "/") for c in copies))
     layout.problems.extend(_ambiguities(layout, rubric))
     layout.problems.extend(missing_roles(layout, rubric))
     return layout
 
 
-# ----------------------------------------------------------------- models
-
-
-def _saved_model_dirs(intake: Intake) -> list[str]:
-    dirs = {str(PurePosixPath(f.path).parent) for f in intake.files if PurePosixPath(f.path).name == "saved_model.pb"}
-    return sorted(d for d in dirs if d != ".")
-
-
-def _classify_model(path, is_dir, root: Path, rubric: Rubric, read_meta, summarise, read_error) -> FoundFile:
-    names = match_parts(path, rubric)
-    reasons = [names.reason] if names.reason else []
-    try:
-        meta: ModelMeta | None = read_meta(root / path)
-    except read_error as exc:
-        meta = None
-        reasons.append(f"metadata unreadable: {exc}")
-    by_content = _parts_for_model(meta, rubric, summarise) if meta else []
-    if by_content:
-        reasons.append(_content_reason(meta, by_content))
-    parts, confidence = _combine(names.parts, names.specific, by_content)
-    return FoundFile(path, Role.MODEL, parts[0] if len(parts) == 1 else None, confidence,
-                     [r for r in reasons if r], is_dir=is_dir, candidates=parts)
-
-
-def _parts_for_model(meta: ModelMeta, rubric: Rubric, summarise) -> list[str]:
-    """Parts whose data set fits the model's input shape, narrowed by the
-    architecture the rubric asks of each (dropout, augmentation)."""
-    shape = meta.input_shape
-    if not shape:
-        return []
-    datasets = {name for name, d in rubric.datasets.items() if shape_fits(shape, d.input_shape)}
-    parts = [p for p in rubric.parts if p.dataset in datasets]
-    if len(parts) <= 1:
-        return [p.id for p in parts]
-    summary = summarise(meta)
-    fitting = [p for p in parts if _architecture_fits(p.architecture, summary)]
-    return [p.id for p in (fitting or parts)]
-
-
-def shape_fits(shape: list, expected: list[int]) -> bool:
-    """28x28x1 fits (28, 28, 1), (28, 28) and (784,); None matches anything."""
-    dims = [d for d in shape]
-    if len(dims) == len(expected) and all(d is None or d == e for d, e in zip(dims, expected)):
-        return True
-    if len(dims) == len(expected) - 1 and expected[-1] == 1:
-        return all(d is None or d == e for d, e in zip(dims, expected[:-1]))
-    size = 1
-    for e in expected:
-        size *= e
-    return dims == [size]
-
-
-def _architecture_fits(wanted, summary: dict) -> bool:
-    if wanted.dropout is not None and bool(summary.get("has_dropout")) != wanted.dropout:
-        return False
-    # Augmentation layers in the model rule out a part that must not have
-    # them; their absence rules out nothing, since augmentation often lives in
-    # an ImageDataGenerator rather than in the model.
-    if wanted.augmentation is False and summary.get("has_augmentation"):
-        return False
-    return True
-
-
-def _content_reason(meta: ModelMeta, parts: list[str]) -> str:
-    shape = "x".join("?" if d is None else str(d) for d in meta.input_shape or [])
-    return f"input shape {shape} fits {', '.join(parts)}"
-
-
-def _combine(by_name: list[str], specific: bool, by_content: list[str]) -> tuple[list[str], float]:
-    """Candidates and confidence from the name and the content together."""
-    if by_name and by_content:
-        both = [p for p in by_name if p in by_content]
-        if both:
-            return both, 0.95 if len(both) == 1 else 0.5
-        return by_content, 0.6        # the content is right where the name is not
-    if by_content:
-        return by_content, 0.8 if len(by_content) == 1 else 0.4
-    if by_name:
-        return by_name, (0.9 if specific else 0.7) if len(by_name) == 1 else 0.4
-    return [], 0.0
+def _beside_saved_models(layout: Layout, saved_models: list[str]) -> None:
+    """Predictions, metrics and plots kept in a SavedModel's folder are that
+    model's part's, unless their own names say otherwise."""
+    models = {f.path: f for f in layout.files if f.role is Role.MODEL and f.is_dir}
+    for found in layout.files:
+        holder = models.get(saved_model_of(found.path, saved_models) or "")
+        if holder is None or holder.part is None or found.role not in _BESIDE_MODEL:
+            continue
+        if found.part is None and (not found.candidates or holder.part in found.candidates):
+            found.part, found.confidence, found.candidates = holder.part, 0.8, [holder.part]
+            found.reasons.append(f"in the folder of the {holder.part} SavedModel {holder.path}")
 
 
 # ------------------------------------------------------------ other files
@@ -195,20 +146,6 @@ def _looks_pickled(path: Path) -> bool:
 
 
 # -------------------------------------------------------- resolving clashes
-
-
-def _resolve_by_elimination(layout: Layout) -> None:
-    """A file that could be 6.2a or 6.2b goes to the one no other file of the
-    same role already claims (cifar10_model.log beside cifar10_model_augmented.log)."""
-    for found in layout.files:
-        if found.part is not None or len(found.candidates) < 2:
-            continue
-        claimed = {f.part for f in layout.files if f.role == found.role and f.part and f.confidence >= 0.7}
-        free = [p for p in found.candidates if p not in claimed]
-        if len(free) == 1:
-            found.part = free[0]
-            found.confidence = 0.5
-            found.reasons.append(f"by elimination: the other candidates already have a {found.role.value} file")
 
 
 def _ambiguities(layout: Layout, rubric: Rubric) -> list[Problem]:

@@ -25,6 +25,7 @@ class NameMatch:
     parts: list[str]      # candidate part ids, empty when nothing matched
     specific: bool        # narrowed by a part pattern, not only a data-set word
     reason: str           # for the report: which names said so
+    own: str | None = None  # the one part the file's own name or own folder names by a part pattern
 
 
 def _parts_named_by(text: str, rubric: Rubric) -> tuple[set[str], bool]:
@@ -35,13 +36,17 @@ def _parts_named_by(text: str, rubric: Rubric) -> tuple[set[str], bool]:
     return {p.id for p in rubric.parts if p.dataset in datasets}, False
 
 
-def match_parts(path: str, rubric: Rubric) -> NameMatch:
+def match_parts(path: str, rubric: Rubric, is_dir: bool = False) -> NameMatch:
     """The parts a path names, reading the file name first, then its folders
     from the innermost out; each name narrows the candidates, and a name that
     contradicts what is already known is ignored (a model saved in a folder
-    called `mnist.h5/` next to CIFAR-10 files happens)."""
+    called `mnist.h5/` next to CIFAR-10 files happens).
+
+    A folder (a SavedModel) keeps its whole name: `results/6.1` is not `6`
+    with the suffix `.1`."""
     pure = PurePosixPath(path)
-    stem = pure.name[: -len(pure.suffix)] if pure.suffix and len(pure.suffix) <= 7 else pure.name
+    has_suffix = not is_dir and pure.suffix and len(pure.suffix) <= 7
+    stem = pure.name[: -len(pure.suffix)] if has_suffix else pure.name
     places = [stem, *reversed(pure.parts[:-1])]
     candidates: set[str] | None = None
     specific = False
@@ -59,4 +64,16 @@ def match_parts(path: str, rubric: Rubric) -> NameMatch:
         specific = specific or is_specific
     order = [p.id for p in rubric.parts]
     parts = sorted(candidates or (), key=order.index)
-    return NameMatch(parts, specific, "; ".join(reasons))
+    own = _own_part(places[:2], rubric)
+    return NameMatch(parts, specific, "; ".join(reasons), own if own in parts else None)
+
+
+def _own_part(places: list[str], rubric: Rubric) -> str | None:
+    """The part a part pattern names in the file's own name, else in the
+    folder it sits in; such a name is the student's word and decides. A name
+    that names several parts (`6.2a_vs_6.2b`) decides nothing."""
+    for place in places:
+        named, specific = _parts_named_by(normalise(place), rubric)
+        if specific:
+            return next(iter(named)) if len(named) == 1 else None
+    return None

@@ -8,6 +8,7 @@ whole entry was read and checked.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import os
 import stat
@@ -48,12 +49,14 @@ class Member:
     encrypted: bool = False
     detail: str = ""                            # e.g. a symlink's target
     chunks: Callable[[Progress], Iterator[bytes]] | None = None
+    mtime: float | None = None                  # modification time as stored; see ExtractedFile.mtime
 
 
 @dataclass
 class WrittenFile:
     size: int
     sha256: str
+    mtime: float | None = None
 
 
 @dataclass
@@ -172,6 +175,7 @@ class Extractor:
         try:
             with os.fdopen(handle, "wb") as out:
                 written = self._stream(member, out)
+            written.mtime = member.mtime
             temp.chmod(0o644)
             os.replace(temp, target)
         except EntryError as error:
@@ -285,6 +289,19 @@ def zip_member_kind(info: zipfile.ZipInfo) -> tuple[str, str]:
     if file_type == stat.S_IFDIR or info.filename.endswith(("/", "\\")) or info.external_attr & 0x10:
         return DIR, ""
     return FILE, ""
+
+
+def zip_entry_mtime(info: zipfile.ZipInfo) -> float | None:
+    """The entry's modification time: the zip's DOS local time (2-second steps)
+    read as if UTC, so only the differences between entries mean anything.
+    None for the DOS epoch (1980-01-01 00:00), which tools write for "no time"."""
+    try:
+        stamp = tuple(int(v) for v in info.date_time)
+        if len(stamp) != 6 or stamp <= (1980, 1, 1, 0, 0, 0):
+            return None
+        return float(calendar.timegm((*stamp, 0, 0, 0)))
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def folder_file_chunks(path: Path) -> Callable[[Progress], Iterator[bytes]]:

@@ -14,7 +14,8 @@ from typing import BinaryIO
 from grader.records import Severity
 
 from grader.intake.extract import (
-    DIR, FILE, SPECIAL, SYMLINK, ExtractionStopped, Extractor, Member, folder_file_chunks, zip_member_kind,
+    DIR, FILE, SPECIAL, SYMLINK, ExtractionStopped, Extractor, Member, folder_file_chunks, zip_entry_mtime,
+    zip_member_kind,
 )
 from grader.intake.junk import is_junk
 from grader.intake.names import UnsafeName, decode_name_bytes, decode_zip_name, split_entry_name
@@ -109,6 +110,7 @@ def _extract_entries(fh: BinaryIO, infos: list[zipfile.ZipInfo], size: int, extr
             declared_size=info.file_size,
             encrypted=bool(info.flag_bits & ENCRYPTED_FLAG),
             chunks=_zip_chunks(fh, info, limits[index], shared),
+            mtime=zip_entry_mtime(info),
         ))
 
 
@@ -210,7 +212,8 @@ def _folder_member(entry: os.DirEntry, name: str) -> Member:
     if stat.S_ISDIR(info.st_mode):
         return Member(name=name, kind=DIR)
     if stat.S_ISREG(info.st_mode):
-        return Member(name=name, kind=FILE, declared_size=info.st_size, chunks=folder_file_chunks(Path(entry.path)))
+        return Member(name=name, kind=FILE, declared_size=info.st_size, chunks=folder_file_chunks(Path(entry.path)),
+                      mtime=info.st_mtime)
     return Member(name=name, kind=SPECIAL, detail=_special_kind(info.st_mode))
 
 

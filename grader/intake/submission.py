@@ -91,7 +91,7 @@ def _place_root(intake: Intake, extractor: Extractor, rubric: Rubric, log: Probl
     intake.root = intake.work_dir / choice.root if choice.root else intake.work_dir
     prefix = f"{choice.root}/" if choice.root else ""
     intake.files = [
-        ExtractedFile(path=rel[len(prefix):], size=written.size, sha256=written.sha256)
+        ExtractedFile(path=rel[len(prefix):], size=written.size, sha256=written.sha256, mtime=written.mtime)
         for rel, written in sorted(extractor.files.items())
         if rel.startswith(prefix)
     ]
