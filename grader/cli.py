@@ -2,6 +2,7 @@
 
     grade submissions/                 grade every archive in a folder
     grade path/to/one.zip              grade one archive
+    grade rescore submissions/         apply a changed policy to the stored results (no sandbox)
     grade check PATH [--json]          a student's pre-submission check (runs no model)
     grade pack FOLDER --name DoeJane   build a correctly named zip, then check it
     grade reference run|baselines      the reference solutions
@@ -78,8 +79,12 @@ def main() -> None:
               help="With --rerun: seconds per notebook cell.")
 @click.option("--total-timeout", type=click.IntRange(10, 86400), default=3600, show_default=True,
               help="With --rerun: seconds per submission.")
+@click.option("--policy-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Extensions and overrides: a CSV of username,due,score,reason.")
+@click.option("--submission-times", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Submission times from the LMS: a CSV of archive (or username),submitted.")
 def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, exports, timeout,
-            rerun, max_epochs, cell_timeout, total_timeout) -> None:
+            rerun, max_epochs, cell_timeout, total_timeout, policy_file, submission_times) -> None:
     """Grade a folder of archives (or single archives)."""
     from grader.batch import default_jobs, find_archives, grade_batch
     from grader.folder_config import apply_folder_config
@@ -94,6 +99,7 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
     folder = first if first.is_dir() else first.parent
     settings = apply_folder_config(folder, rubric=rubric_name, data_dir=data_dir)
     rubric = _load_rubric(settings.rubric)
+    class_policy = _load_policy(rubric, settings, policy_file, submission_times)
     if timeout:
         rubric = rubric.model_copy(update={"sandbox": rubric.sandbox.model_copy(update={"timeout_seconds": timeout})})
     sandbox = _choose_sandbox(sandbox_name)
@@ -106,12 +112,75 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
                   f"[bold]{sandbox.name}[/], {jobs} at a time -> {out}")
     summary = _with_progress(lambda progress: grade_batch(
         archives, out, rubric, sandbox, data, jobs=jobs, force=force, exports=tuple(exports), progress=progress,
-        rerun=RerunOptions(max_epochs, cell_timeout, total_timeout) if rerun else None),
+        rerun=RerunOptions(max_epochs, cell_timeout, total_timeout) if rerun else None, policy=class_policy),
         len(archives))
     _print_summary(summary, out)
+    _print_standing(summary.standing)
     if summary.interrupted:
         sys.exit(130)
     sys.exit(1 if summary.errors else 0)
+
+
+def _load_policy(rubric: Rubric, settings, policy_file: Path | None, submission_times: Path | None):
+    """The class's policy: the rubric's [policy], grade.toml's on top, the instructor's files.
+    Bad rows in the files are warned about here and listed in the class summary."""
+    from grader.policy import PolicyError
+    from grader.policy.sources import load_class_policy
+
+    try:
+        loaded = load_class_policy(rubric, settings.policy, str(settings.config_path or "grade.toml"),
+                                   policy_file, submission_times)
+    except PolicyError as exc:
+        raise click.UsageError(str(exc)) from None
+    for problem in loaded.problems:
+        err.print(f"[yellow]warning:[/] {escape(problem)}")
+    return loaded
+
+
+def _print_standing(standing) -> None:
+    if standing is None:
+        return
+    students = standing.students
+    late = [s for s in students if s.late]
+    penalised = [s for s in students if s.penalty > 0 or s.chosen.lateness.rejected]
+    console.print(f"{len(students)} student(s): {len(late)} late, {len(penalised)} penalised, "
+                  f"{len(standing.adjusted)} with an extension or override")
+    for problem in standing.problems:
+        err.print(f"[yellow]not applied:[/] {escape(problem)}")
+
+
+@main.command("rescore")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="The grades folder (default: grades/ beside the submissions).")
+@click.option("--rubric", "rubric_name", help="Rubric name in rubrics/ or a path to a .toml file.")
+@click.option("--policy-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Extensions and overrides: a CSV of username,due,score,reason.")
+@click.option("--submission-times", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Submission times from the LMS: a CSV of archive (or username),submitted.")
+@click.option("--export", "exports", multiple=True, type=click.Choice(["blackboard", "canvas"]),
+              help="Also write an LMS grade-import file.")
+def rescore_cmd(folder, out, rubric_name, policy_file, submission_times, exports) -> None:
+    """Apply the grading policy again to a graded class (FOLDER is the submissions folder,
+    for its grade.toml): grades.csv, the LMS files, the summary and each report's grade.
+    Reads the stored results only; no archive is opened and no sandbox started."""
+    import time
+
+    from grader.batch import rescore
+    from grader.folder_config import apply_folder_config
+
+    # data_dir is not used here; giving one keeps grade.toml's synthetic_data_seed from building data.
+    settings = apply_folder_config(folder, rubric=rubric_name, data_dir=Path(folder))
+    rubric = _load_rubric(settings.rubric)
+    class_policy = _load_policy(rubric, settings, policy_file, submission_times)
+    out = (out or folder.parent / "grades")
+    if not list((out / "results").glob("*.json")):
+        raise click.UsageError(f"{out / 'results'}: no graded records; grade the class first with `grade {folder}`")
+    started = time.monotonic()
+    standing = rescore(out, rubric, class_policy, tuple(exports))
+    console.print(f"Re-scored {sum(len(s.attempts) for s in standing.students)} record(s) in "
+                  f"{time.monotonic() - started:.2f} s -> {out / 'grades.csv'}")
+    _print_standing(standing)
 
 
 def _choose_sandbox(name: str):

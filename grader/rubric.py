@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grader.limits import ExtractionLimits, SandboxLimits
+from grader.policy.config import GradingPolicy
 
 ROLES = ("model", "predictions", "metrics", "plot", "source", "image")
 
@@ -134,6 +135,9 @@ class Rubric(_Strict):
     parts: list[Part]
     sandbox: SandboxLimits = SandboxLimits()
     extraction: ExtractionLimits = ExtractionLimits()
+    # one grade per student: attempts, due date, late penalty (grade.toml can override it);
+    # not part of the resume key, so changing it re-scores without regrading
+    policy: GradingPolicy = GradingPolicy()
     # tolerance for the reported-vs-recomputed comparison, etc., in checks' params
     baselines: dict[str, Baseline] = Field(default_factory=dict)
     path: str = ""                     # where it was read from (filled by load)

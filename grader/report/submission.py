@@ -3,6 +3,12 @@ Gradescope's results.json.
 
 The report is built from plain view records (below) so the template only
 lays out text; every value reaches the HTML through Jinja's autoescape.
+
+The "Your grade" section (every attempt of the student, which one counts and
+why, raw score, penalty, final score) depends on the whole class and the
+policy, so it sits between two markers and is replaced in place when the
+policy is applied (``update_report_standings``): re-scoring a class never
+redraws a report's figures.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
 
 import grader
 from grader.records import CheckResult, FoundFile, Severity
@@ -23,11 +31,16 @@ from grader.report.templating import render
 from grader.report.thumbnails import Thumbnail, thumbnail
 from grader.score.records import PartGrade, SubmissionGrade
 
+if TYPE_CHECKING:
+    from grader.policy.apply import ClassStanding, StudentGrade
+
 # Which metrics come first in the reported-vs-recomputed table.
 METRIC_ORDER = ("accuracy", "loss")
 SEVERITY_ORDER = {Severity.ERROR.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
 # Content-Security-Policy of a student's report: no scripts at all, images only as data: URIs.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+# Around the "Your grade" section; a submission's own text is escaped, so it cannot contain them.
+STANDING_START, STANDING_END = "<!--grade-standing-->", "<!--/grade-standing-->"
 
 
 @dataclass
@@ -56,7 +69,7 @@ def write_submission_outputs(grade: SubmissionGrade, out_dir: Path) -> None:
 
 
 def render_submission_html(grade: SubmissionGrade, generated: datetime | None = None,
-                           report_dir: Path | None = None) -> str:
+                           report_dir: Path | None = None, standing: "StudentGrade | None" = None) -> str:
     when = (generated or datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M %Z").strip()
     problems = sorted(grade.problems, key=lambda p: SEVERITY_ORDER.get(Severity(p.severity).value, 3))
     return render(
@@ -70,7 +83,89 @@ def render_submission_html(grade: SubmissionGrade, generated: datetime | None = 
         generated=when,
         grader_version=grade.grader_version or grader.__version__,
         csp=REPORT_CSP,
+        standing_html=Markup(render_standing_html(standing, grade.archive)),
     )
+
+
+# ------------------------------------------------------------ the standing
+
+
+@dataclass
+class AttemptRow:
+    archive: str
+    status: str
+    time_note: str
+    raw: float
+    penalty: float
+    final: float | None
+    counts: bool
+    lateness: str
+    explanation: str
+    this: bool
+
+
+@dataclass
+class StandingView:
+    archive: str                  # the report's own attempt
+    counted_archive: str
+    this_counts: bool
+    final: float
+    raw: float
+    penalty: float
+    max_score: float
+    override: bool
+    why: str
+    attempts: list[AttemptRow]
+    policy_lines: list[str]
+
+
+def standing_view(standing: "StudentGrade", archive: str) -> StandingView:
+    return StandingView(
+        archive=archive, counted_archive=standing.archive, this_counts=standing.archive == archive,
+        final=standing.final_score, raw=standing.raw_score, penalty=standing.penalty,
+        max_score=standing.max_score, override=standing.override is not None, why=standing.why,
+        attempts=[AttemptRow(a.grade.archive, a.grade.status, a.time.note, a.raw, a.lateness.penalty, a.final,
+                             a.counts, a.lateness.state, a.lateness.explanation, a.grade.archive == archive)
+                  for a in standing.attempts],
+        policy_lines=list(standing.policy_text),
+    )
+
+
+def render_standing_html(standing: "StudentGrade | None", archive: str) -> str:
+    """The "Your grade" section of ``archive``'s report ("" without a standing)."""
+    if standing is None:
+        return ""
+    return render("standing.html.j2", standing=standing_view(standing, archive))
+
+
+def update_report_standings(standing: "ClassStanding", out_dir: Path) -> int:
+    """Put each student's standing into every one of their attempts' reports,
+    rewriting only the reports whose section changed. Returns how many were
+    rewritten. A report without the markers (written by an older grader) is
+    left alone: ``--force`` regrades it."""
+    rewritten = 0
+    for student in standing.students:
+        for attempt in student.attempts:
+            path = output_paths(attempt.grade.archive, Path(out_dir)).html
+            if _splice_standing(path, render_standing_html(student, attempt.grade.archive)):
+                rewritten += 1
+    return rewritten
+
+
+def _splice_standing(path: Path, section: str) -> bool:
+    try:
+        html = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    start = html.find(STANDING_START)
+    end = html.find(STANDING_END, start + len(STANDING_START)) if start >= 0 else -1
+    if start < 0 or end < 0:
+        return False
+    updated = html[: start + len(STANDING_START)] + section + html[end:]
+    if updated == html:
+        return False
+    atomic_write_text(path, updated)
+    return True
 
 
 def _rerun_view(rerun: dict | None, report_dir: Path | None) -> dict | None:
