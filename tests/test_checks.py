@@ -87,17 +87,18 @@ def _with_metrics(part_id, accuracy):
     return files
 
 
-@pytest.mark.parametrize("reported, passed", [(0.991, True), (99.1, True), (0.975, True), (0.95, False)])
+# Within k = 3 standard errors (0.003 at 0.99 on 10,000 images) plus rounding; see tests/test_integrity.py.
+@pytest.mark.parametrize("reported, passed", [(0.991, True), (99.1, True), (0.9925, True), (0.975, False), (0.95, False)])
 def test_reported_accuracy_within_tolerance(rubric, reported, passed):
     ctx = _ctx(rubric, "6.1", files=_with_metrics("6.1", reported), recomputed=Recomputed(accuracy=0.99))
-    result = _run("reported_metrics_match", ctx, points=4, tolerance=0.02)
+    result = _run("reported_metrics_match", ctx, points=4, k=3.0, floor=0.002)
     assert result.passed is passed
     assert result.score == (4 if passed else 0)
 
 
 def test_inflated_report_is_flagged_as_integrity_issue(rubric):
     ctx = _ctx(rubric, "6.2a", files=_with_metrics("6.2a", 0.93), recomputed=Recomputed(accuracy=0.41))
-    result = _run("reported_metrics_match", ctx, points=3, tolerance=0.03)
+    result = _run("reported_metrics_match", ctx, points=3)
     assert result.score == 0
     assert result.evidence["integrity_flag"] is True
     assert result.evidence["difference"] == pytest.approx(0.52)

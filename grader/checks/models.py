@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 from grader.checks.registry import CheckContext, check
+from grader.evaluate import SCALING_WORDS
 from grader.records import CheckResult
 
 
@@ -80,40 +84,194 @@ def accuracy_vs_baseline(ctx: CheckContext, points: float, params: dict) -> Chec
     return CheckResult("accuracy_vs_baseline", points * fraction, points, fraction >= 1.0, message, evidence)
 
 
-def reported_accuracy(ctx: CheckContext) -> float | None:
+# reported_metrics_match's defaults; rubrics/assignment06.toml says why these.
+DEFAULT_K = 3.0           # standard errors of the recomputed accuracy
+DEFAULT_FLOOR = 0.002     # the least difference ever flagged, as a fraction
+# A figure shown with fewer than two decimals (0.9, 1.0) is too coarse to count as
+# a claim; its rounding allowance stays that of two decimals.
+MAX_ROUNDING = 0.005
+
+
+@dataclass
+class Reported:
+    """The test accuracy the student reported, and where the grader read it."""
+
+    accuracy: float
+    source: str               # "results/6.1/metrics.json", or "from the notebook's output (...)"
+    decimals: int | None      # decimal places it was written with, as a fraction; None when unknown
+
+
+@dataclass
+class Tolerance:
+    """How far a reported accuracy may be from a recomputed one: the binomial
+    standard error of the recomputed accuracy on n test images, times k, never
+    less than the floor, plus half a unit in the last decimal the student wrote."""
+
+    recomputed: float
+    n: int | None
+    k: float
+    floor: float
+    rounding: float
+
+    @property
+    def standard_error(self) -> float | None:
+        if not self.n:
+            return None
+        p = min(1.0, max(0.0, self.recomputed))
+        return math.sqrt(p * (1.0 - p) / self.n)
+
+    @property
+    def threshold(self) -> float:
+        return max(self.floor, self.k * (self.standard_error or 0.0)) + self.rounding
+
+    def formula(self) -> str:
+        """``max(floor 0.0020, 3 × se 0.00094) + rounding 0.0005 = 0.0033``, with se's own terms."""
+        se = self.standard_error
+        if se is None:
+            return f"floor {self.floor:.4f} + rounding {self.rounding:.4f} = {self.threshold:.4f} (test-set size unknown)"
+        return (f"max(floor {self.floor:.4f}, {self.k:g} × se {se:.5f}) + rounding {self.rounding:.4f} = "
+                f"{self.threshold:.4f}, where se = √(p(1−p)/n) with p = {self.recomputed:.4f}, n = {self.n:,}")
+
+
+def reported_figure(ctx: CheckContext) -> Reported | None:
+    """The part's reported test accuracy: its metrics file's, else the one a notebook's output shows."""
     metrics = ctx.files.metrics
     if metrics is None or metrics.test_accuracy is None:
         return None
-    value = float(metrics.test_accuracy)
-    return value / 100.0 if value > 1.0 else value   # "99.1%" written as 99.1
+    figure = ctx.files.notebook_figure
+    if figure is not None:   # the notebook reader has made it a fraction and counted its decimals
+        source = f"from the notebook's output ({ctx.files.notebook_figure_path}, {figure.where}: \"{figure.text}\")"
+        return Reported(float(metrics.test_accuracy), source, figure.decimals)
+    raw = float(metrics.test_accuracy)
+    percent = raw > 1.0   # "99.1%" written as 99.1
+    decimals = _decimals(raw)
+    return Reported(raw / 100.0 if percent else raw, ctx.files.metrics_path or "the metrics file",
+                    None if decimals is None else decimals + (2 if percent else 0))
+
+
+def reported_accuracy(ctx: CheckContext) -> float | None:
+    figure = reported_figure(ctx)
+    return None if figure is None else figure.accuracy
+
+
+def _decimals(value: float) -> int | None:
+    """Decimal places of a number as written (0.991 -> 3); float noise from a division is ignored."""
+    text = f"{value:.12g}"
+    if "e" in text:
+        return None
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def _rounding(decimals: int | None) -> float:
+    return 0.0 if decimals is None else min(0.5 * 10.0 ** -decimals, MAX_ROUNDING)
+
+
+def _test_size(ctx: CheckContext) -> int | None:
+    predicted = ctx.recomputed.predicted
+    return len(predicted) if predicted is not None else (ctx.dataset.test_size or None)
+
+
+def _alternative_test_size(ctx: CheckContext, scaling: str) -> int | None:
+    """The sandbox runs the alternative scalings on the first images only: their own n."""
+    evaluation = ctx.evaluation
+    alternative = evaluation.alternative_probabilities.get(scaling) if evaluation is not None else None
+    return len(alternative) if alternative is not None else _test_size(ctx)
+
+
+def _matching_scaling(ctx: CheckContext, reported: Reported, k: float, floor: float,
+                      rounding: float) -> tuple[str, float, Tolerance] | None:
+    """An alternative scaling whose recomputed accuracy the reported figure matches (the closest)."""
+    matches = []
+    for scaling, accuracy in ctx.recomputed.alternatives.items():
+        tolerance = Tolerance(accuracy, _alternative_test_size(ctx, scaling), k, floor, rounding)
+        if abs(reported.accuracy - accuracy) <= tolerance.threshold:
+            matches.append((abs(reported.accuracy - accuracy), scaling, accuracy, tolerance))
+    if not matches:
+        return None
+    _, scaling, accuracy, tolerance = min(matches)
+    return scaling, accuracy, tolerance
 
 
 @check("reported_metrics_match")
 def reported_metrics_match(ctx: CheckContext, points: float, params: dict) -> CheckResult:
-    """The student's reported test accuracy is within tolerance of the re-run."""
-    tolerance = float(params.get("tolerance", 0.02))
-    reported = reported_accuracy(ctx)
+    """The student's reported test accuracy agrees with the recomputed one within
+    k binomial standard errors of the test set (never less than the floor)."""
+    k = float(params.get("k", DEFAULT_K))
+    floor = float(params.get("floor", DEFAULT_FLOOR))
+    reported = reported_figure(ctx)
     if reported is None:
-        where = ctx.files.metrics_path or "no metrics file"
+        where = ctx.files.metrics_path or "no metrics file, and no test accuracy in a notebook's saved output"
         return CheckResult("reported_metrics_match", 0.0, points, False,
                            f"no reported test accuracy ({where}); write {ctx.part.canonical_path('metrics')} "
                            "with \"test_accuracy\"")
     recomputed = ctx.recomputed.accuracy
     if recomputed is None:
         return _not_verifiable("reported_metrics_match", points, _no_recomputed_accuracy(ctx))
-    gap = reported - recomputed
-    evidence = {"reported_accuracy": round(reported, 4), "recomputed_accuracy": round(recomputed, 4),
-                "difference": round(gap, 4), "tolerance": tolerance, "metrics_file": ctx.files.metrics_path}
-    if abs(gap) <= tolerance:
+    rounding = _rounding(reported.decimals)
+    tolerance = Tolerance(recomputed, _test_size(ctx), k, floor, rounding)
+    gap = reported.accuracy - recomputed
+    evidence = _tolerance_evidence(reported, tolerance, gap, ctx.recomputed.scaling)
+    said = (f"reported {reported.accuracy:.4f} ({reported.source}), recomputed {recomputed:.4f} on "
+            f"{_images(tolerance.n)}")
+    if abs(gap) <= tolerance.threshold:
+        evidence["verdict"] = "consistent"
         return CheckResult("reported_metrics_match", points, points, True,
-                           f"reported {reported:.4f}, recomputed {recomputed:.4f}: within {tolerance}", evidence)
+                           f"{said}: {abs(gap):.4f} apart, within the threshold {tolerance.threshold:.4f}", evidence)
+    match = _matching_scaling(ctx, reported, k, floor, rounding)
+    if match is not None:
+        scaling, accuracy, alt = match
+        words = SCALING_WORDS.get(scaling, scaling)
+        evidence.update(verdict=f"consistent with {words}", matched_scaling=scaling,
+                        matched_accuracy=round(accuracy, 4), matched_n=alt.n, matched_threshold=round(alt.threshold, 4))
+        evidence["computation"] += (f"; on {words}: |{reported.accuracy:.4f} − {accuracy:.4f}| = "
+                                    f"{abs(reported.accuracy - accuracy):.4f} ≤ {alt.formula()}")
+        graded_on = SCALING_WORDS.get(_scaling_used(ctx), _scaling_used(ctx))
+        message = (f"{said}; it matches the accuracy recomputed on {words}, {accuracy:.4f} (within "
+                   f"{alt.threshold:.4f} on {_images(alt.n)}): consistent, the figure was measured on {words} "
+                   f"rather than on {graded_on}")
+        return CheckResult("reported_metrics_match", points, points, True, message, evidence)
     evidence["integrity_flag"] = gap > 0
     direction = "higher" if gap > 0 else "lower"
-    message = (f"reported {reported:.4f} is {abs(gap):.4f} {direction} than the recomputed {recomputed:.4f} "
-               f"(tolerance {tolerance})")
+    spread = f" ({abs(gap) / tolerance.standard_error:.1f} standard errors)" if tolerance.standard_error else ""
+    message = (f"reported {reported.accuracy:.4f} ({reported.source}) is {abs(gap):.4f} {direction} than the "
+               f"recomputed {recomputed:.4f} on {_images(tolerance.n)}{spread}, beyond the threshold "
+               f"{tolerance.threshold:.4f}")
     if gap > 0:
+        evidence["verdict"] = "flagged: higher than recomputed"
         message += "; flagged for the instructor as a possible integrity issue (or a different model was saved)"
+    else:
+        evidence["verdict"] = "lower than recomputed (not an integrity concern)"
     return CheckResult("reported_metrics_match", 0.0, points, False, message, evidence)
+
+
+def _scaling_used(ctx: CheckContext) -> str:
+    return ctx.recomputed.scaling or ctx.dataset.scaling
+
+
+def _images(n: int | None) -> str:
+    return f"{n:,} test images" if n else "the test set"
+
+
+def _tolerance_evidence(reported: Reported, tolerance: Tolerance, gap: float, scaling: str | None) -> dict:
+    """The whole computation, for the report: every term and how they combine."""
+    se = tolerance.standard_error
+    relation = "≤" if abs(gap) <= tolerance.threshold else ">"
+    return {
+        "reported_accuracy": round(reported.accuracy, 4),
+        "reported_source": reported.source,
+        "recomputed_accuracy": round(tolerance.recomputed, 4),
+        "scaling": scaling,
+        "n": tolerance.n,
+        "standard_error": None if se is None else round(se, 5),
+        "k": tolerance.k,
+        "floor": tolerance.floor,
+        "rounding": round(tolerance.rounding, 6),
+        "threshold": round(tolerance.threshold, 4),
+        "difference": round(gap, 4),
+        "standard_errors": None if not se else round(abs(gap) / se, 1),
+        "computation": (f"|{reported.accuracy:.4f} − {tolerance.recomputed:.4f}| = {abs(gap):.4f} {relation} "
+                        f"{tolerance.formula()}"),
+    }
 
 
 @check("predictions_match_model")

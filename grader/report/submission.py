@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 # Which metrics come first in the reported-vs-recomputed table.
 METRIC_ORDER = ("accuracy", "loss")
+# The check whose computation the report spells out under that table.
+REPORTED_CHECK = "reported_metrics_match"
 SEVERITY_ORDER = {Severity.ERROR.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
 # Content-Security-Policy of a student's report: no scripts at all, images only as data: URIs.
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -239,6 +241,17 @@ class PartView:
     architecture: list[tuple[str, str]]
     imagenet: list[ImagenetRow]
     notes: list[str] = field(default_factory=list)
+    reported_check: ReportedCheckView | None = None
+
+
+@dataclass
+class ReportedCheckView:
+    """How the reported test accuracy was held against the recomputed one (reported_metrics_match)."""
+
+    rows: list[tuple[str, str]]   # (term, value), in the order the computation uses them
+    computation: str              # the inequality with every number in it
+    verdict: str
+    flagged: bool
 
 
 def _part_view(part: PartGrade, work_root: str | None) -> PartView:
@@ -249,20 +262,70 @@ def _part_view(part: PartGrade, work_root: str | None) -> PartView:
             figures.confusion_matrix, details["confusion_matrix"], details.get("class_names")
         )
     curves = figures.drawn_safely(figures.training_curves, details["history"]) if details.get("history") else None
+    reported_check = _reported_check_evidence(part)
     return PartView(
         id=part.id,
         title=part.title,
         score=part.score,
         max_score=part.max_score,
         checks=[_check_view(check) for check in part.checks],
-        metrics=_metric_rows(part.reported, part.recomputed),
+        metrics=_metric_rows(_with_source(part.reported, reported_check), part.recomputed),
         confusion=confusion,
         curves=curves,
         plots=[thumbnail(work_root, str(path)) for path in _as_list(details.get("plots"))],
         architecture=_key_values(details.get("architecture")),
         imagenet=[_imagenet_row(row) for row in _as_list(details.get("imagenet")) if isinstance(row, dict)],
         notes=[str(details["scaling_note"])] if details.get("scaling_note") else [],
+        reported_check=_reported_check_view(reported_check),
     )
+
+
+def _reported_check_evidence(part: PartGrade) -> dict[str, Any] | None:
+    for check in part.checks:
+        if check.id == REPORTED_CHECK and isinstance(check.evidence, dict) and "computation" in check.evidence:
+            return check.evidence
+    return None
+
+
+def _with_source(reported: dict[str, Any] | None, evidence: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The reported figures, their file said even when it is a notebook's output (no metrics file)."""
+    if not reported or not evidence or reported.get("file"):
+        return reported
+    return {**reported, "file": evidence.get("reported_source")}
+
+
+def _small(value: Any) -> str:
+    """0.00005 as written, not 5e-05."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return formatting.plain(value)
+    return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def _reported_check_view(evidence: dict[str, Any] | None) -> ReportedCheckView | None:
+    if evidence is None:
+        return None
+    number = formatting.plain
+    se, spread = evidence.get("standard_error"), evidence.get("standard_errors")
+    difference = evidence.get("difference")
+    rows = [
+        ("You reported", f"{number(evidence.get('reported_accuracy'))}, {number(evidence.get('reported_source'))}"),
+        ("Grader recomputed", f"{number(evidence.get('recomputed_accuracy'))}"
+                              + (f" ({evidence['scaling']} scaling)" if evidence.get("scaling") else "")),
+        ("Test images, n", number(evidence.get("n"))),
+        ("Standard error, se = √(p(1−p)/n)", "—" if se is None else f"{se:.5f}"),
+        ("k (standard errors allowed)", number(evidence.get("k"))),
+        ("Floor", number(evidence.get("floor"))),
+        ("Rounding of the reported figure", _small(evidence.get("rounding"))),
+        ("Threshold, max(floor, k × se) + rounding", number(evidence.get("threshold"))),
+        ("Difference, reported − recomputed",
+         ("—" if difference is None else f"{difference:+.4f}") + (f" ({spread} se)" if spread is not None else "")),
+    ]
+    if evidence.get("matched_scaling"):
+        rows.append((f"Recomputed on {evidence['matched_scaling']} scaling",
+                     f"{number(evidence.get('matched_accuracy'))} on {number(evidence.get('matched_n'))} images, "
+                     f"threshold {number(evidence.get('matched_threshold'))}"))
+    return ReportedCheckView(rows=rows, computation=number(evidence.get("computation")),
+                             verdict=number(evidence.get("verdict")), flagged=bool(evidence.get("integrity_flag")))
 
 
 def _check_view(check: CheckResult) -> CheckView:
