@@ -3,8 +3,10 @@
 #
 # Installs the sandbox backends (Docker's engine, bubblewrap) and Chromium for
 # the report tests with apt, the grader and TensorFlow into .venv, starts the
-# Docker engine, and builds the sandbox's base and runtime images. Safe to run
-# again: every step skips what is already there.
+# Docker engine, builds the sandbox's base image and its two runtime images
+# (keras3, keras2), and the host Pythons bubblewrap runs (.venv with the course
+# packages, .venv-keras2), all from host wheelhouses. Safe to run again: every
+# step skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,8 +26,12 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[tf,dev]'
 
-echo "==> Docker engine and sandbox images (base from debootstrap, runtime from a host wheelhouse)"
+echo "==> Docker engine and sandbox images (base from debootstrap, keras3 and keras2 runtimes from host wheelhouses)"
 $SUDO env PYTHON=.venv/bin/python bash scripts/build-images.sh
+
+echo "==> Host Pythons for the bubblewrap sandbox: the course packages into .venv, the Keras 2 runtime in .venv-keras2"
+.venv/bin/python -m grader.evaluate.runtimes course --runtime keras3 --python .venv/bin/python
+.venv/bin/python -m grader.evaluate.runtimes venv --runtime keras2
 
 echo
 echo "Done. Activate with:  source .venv/bin/activate"

@@ -389,12 +389,18 @@ def image_group() -> None:
 
 @image_group.command("build")
 @click.option("--base-image", default="python:3.11-slim", show_default=True)
-@click.option("--tag", default=None, help="Image tag (default: the grader's runtime tag).")
-def image_build(base_image: str, tag: str | None) -> None:
-    """Build the runtime image from the Dockerfile shipped with the grader."""
-    from grader.evaluate.image import DEFAULT_IMAGE, build_runtime_image
+@click.option("--tag", default=None, help="Image tag (default: the runtime's tag).")
+@click.option("--runtime", "runtime_name", type=click.Choice(["keras3", "keras2"]), default="keras3",
+              show_default=True, help="keras3: TensorFlow 2.21 / Keras 3; keras2: TensorFlow 2.15 / Keras 2.15.")
+@click.option("--rubric", "rubric_name", default=None,
+              help="The rubric whose [sandbox] packages the image includes (default: assignment06).")
+def image_build(base_image: str, tag: str | None, runtime_name: str, rubric_name: str | None) -> None:
+    """Build a runtime image from the Dockerfile shipped with the grader, with
+    the course's packages (the rubric's [sandbox] packages)."""
+    from grader.evaluate.image import build_runtime_image
 
-    built = build_runtime_image(base_image=base_image, tag=tag or DEFAULT_IMAGE)
+    packages = _load_rubric(rubric_name).sandbox.packages if rubric_name else None
+    built = build_runtime_image(base_image=base_image, tag=tag, runtime=runtime_name, packages=packages)
     console.print(f"Built {built}")
 
 

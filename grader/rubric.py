@@ -124,6 +124,34 @@ class Baseline(_Strict):
         return self
 
 
+class SandboxSettings(SandboxLimits):
+    """The rubric's ``[sandbox]`` table: the limits, and what the students' code may use.
+
+    ``packages``: the extra pip packages the course allows (both runtime images
+    include them, `grade image build`); ``runtime``: "auto" (chosen per
+    submission from evidence, grader/evaluate/runtimes.py) or a runtime's name."""
+
+    packages: list[str] = Field(default_factory=list)
+    runtime: str = "auto"
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, value: str) -> str:
+        from grader.evaluate.runtimes import AUTO, RUNTIMES
+
+        if value != AUTO and value not in RUNTIMES:
+            raise ValueError(f"unknown runtime {value!r}; expected {AUTO!r} or one of {list(RUNTIMES)}")
+        return value
+
+    @field_validator("packages")
+    @classmethod
+    def _package_names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)]
+        if bad:
+            raise ValueError(f"not pip package names (no versions here; each runtime pins its own): {bad}")
+        return value
+
+
 class Rubric(_Strict):
     id: str
     title: str
@@ -133,7 +161,7 @@ class Rubric(_Strict):
     baselines_file: str = ""          # relative to the rubric file
     datasets: dict[str, Dataset]
     parts: list[Part]
-    sandbox: SandboxLimits = SandboxLimits()
+    sandbox: SandboxSettings = SandboxSettings()
     extraction: ExtractionLimits = ExtractionLimits()
     # one grade per student: attempts, due date, late penalty (grade.toml can override it);
     # not part of the resume key, so changing it re-scores without regrading

@@ -81,7 +81,7 @@ def _parent_dirs(paths: list[str]) -> list[str]:
     return args
 
 
-def _system_binds() -> list[str]:
+def _system_binds(extra_prefixes: tuple[str, ...] = ()) -> list[str]:
     args = ["--ro-bind", "/usr", "/usr"]
     for path in MERGED_USR_DIRS:
         if os.path.islink(path):
@@ -89,7 +89,7 @@ def _system_binds() -> list[str]:
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
     etc_files = [path for path in ETC_FILES if os.path.exists(path)]
-    prefixes = [path for path in _python_prefixes() if not _under_tmp(path)]
+    prefixes = [path for path in _python_prefixes(extra_prefixes) if not _under_tmp(path)]
     args += _parent_dirs(etc_files + prefixes)
     for path in etc_files:
         args += ["--ro-bind", path, path]
@@ -98,7 +98,7 @@ def _system_binds() -> list[str]:
     return args
 
 
-def _python_prefixes(extra_prefixes: tuple[str, ...] = ()) -> list[str]:
+def _python_prefixes(extra_prefixes: tuple[str, ...]) -> list[str]:
     return [path for path in [*python_dirs(), *extra_prefixes] if not path.startswith("/usr/")]
 
 
@@ -124,17 +124,25 @@ def _binds_under_tmp(extra_prefixes: tuple[str, ...] = ()) -> list[str]:
 class BwrapSandbox:
     name = "bwrap"
 
-    def __init__(self, bwrap: str = "bwrap") -> None:
+    def __init__(self, bwrap: str = "bwrap", python: str | None = None) -> None:
         self.bwrap = bwrap
+        # Another runtime's host Python (a venv, grader/evaluate/runtimes.py); None: this one.
+        self.python = python or sys.executable
+
+    def _python_prefixes(self) -> tuple[str, ...]:
+        if self.python == sys.executable:
+            return ()
+        return (os.path.realpath(Path(self.python).parent.parent),)
 
     @property
     def as_root(self) -> bool:
         return os.geteuid() == 0
 
     def available(self) -> tuple[bool, str]:
-        if self.bwrap in _probe_cache:
-            return _probe_cache[self.bwrap]
-        _probe_cache[self.bwrap] = verdict = self._probe()
+        key = f"{self.bwrap}\0{self.python}"
+        if key in _probe_cache:
+            return _probe_cache[key]
+        _probe_cache[key] = verdict = self._probe()
         return verdict
 
     def _probe(self) -> tuple[bool, str]:
@@ -149,7 +157,9 @@ class BwrapSandbox:
             return False, f"bubblewrap cannot create namespaces here: {done.stderr.strip()[:200]}"
         if self.as_root and not os.access(SETPRIV, os.X_OK):
             return False, f"{SETPRIV} is missing (apt-get install util-linux), needed to drop root"
-        check = [sys.executable, "-c", "import importlib.util as u; "
+        if not os.access(self.python, os.X_OK):
+            return False, f"{self.python} is missing (install.sh makes the runtimes' host Pythons)"
+        check = [self.python, "-c", "import importlib.util as u; "
                  "raise SystemExit(0 if u.find_spec('tensorflow') and u.find_spec('tf_keras') else 1)"]
         if subprocess.run(check, capture_output=True).returncode != 0:
             return False, ("the host Python has no TensorFlow/tf_keras, which the bwrap sandbox runs: "
@@ -166,14 +176,14 @@ class BwrapSandbox:
         else:
             args = [self.bwrap, "--unshare-all"]
         args += ["--die-with-parent", "--new-session"]
-        args += _system_binds()
+        args += _system_binds(self._python_prefixes())
         args += [
             "--ro-bind", str(submission_dir), SUBMISSION_MOUNT,
             "--ro-bind", str(inputs_dir), INPUTS_MOUNT,
             "--ro-bind", str(job_dir), JOB_MOUNT,
             "--bind", str(output_dir), OUTPUT_MOUNT,
             "--perms", "1777", "--size", str(limits.tmpfs_mb * 1024 * 1024), "--tmpfs", SANDBOX_TMP,
-            *_binds_under_tmp(),
+            *_binds_under_tmp(self._python_prefixes()),
             "--proc", "/proc",
             "--dev", "/dev",
             "--remount-ro", "/",
@@ -194,7 +204,7 @@ class BwrapSandbox:
         if self.as_root:
             args += [SETPRIV, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups",
                      "--inh-caps=-all", "--no-new-privs"]
-        args += [sys.executable, "-I", f"{JOB_MOUNT}/runner.py", f"{JOB_MOUNT}/job.json"]
+        args += [self.python, "-I", f"{JOB_MOUNT}/runner.py", f"{JOB_MOUNT}/job.json"]
         return args
 
     def run(self, job_dir: Path, submission_dir: Path, inputs_dir: Path, output_dir: Path,

@@ -5,10 +5,12 @@ The base image needs only Python 3.11 (``python:3.11-slim``, or the Debian
 bookworm image that ``scripts/build-base-image.sh`` makes with debootstrap).
 The Python packages come from a wheelhouse that ``pip download`` fills on the
 host for the base image's Python version and platform, cached between builds.
-An image whose label carries the hash of the build files and the base image is
-not built again.
+There is one image per runtime (grader/evaluate/runtimes.py: keras3, keras2),
+each with the course's extra packages (a rubric's ``[sandbox] packages``) at
+the versions that runtime supports. An image whose label carries the hash of
+its build files, packages and base image is not built again.
 
-    python -m grader.evaluate.image [--base-image IMAGE] [--tag TAG] [--force]
+    python -m grader.evaluate.image [--runtime keras2] [--base-image IMAGE] [--tag TAG] [--force]
 """
 
 from __future__ import annotations
@@ -24,10 +26,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.evaluate.sandbox import DEFAULT_BASE_IMAGE, DEFAULT_IMAGE
+from collections.abc import Sequence
+
+from grader.evaluate import runtimes
+from grader.evaluate.runtimes import Runtime
+from grader.evaluate.sandbox import DEFAULT_BASE_IMAGE, DEFAULT_IMAGE  # noqa: F401 (the CLI imports it from here)
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-BUILD_FILES = ("Dockerfile", "requirements.txt", "requirements-nodeps.txt")
+BUILD_FILES = ("Dockerfile", "requirements.txt", "requirements-nodeps.txt")   # the keras3 runtime's
+RUNTIME_LABEL = "org.dl-autograder.runtime"
 HASH_LABEL = "org.dl-autograder.runtime-hash"
 BASE_LABEL = "org.dl-autograder.base-image"
 BUILD_STAGE_LABEL = "org.dl-autograder.stage=build"   # set in the Dockerfile's build stage
@@ -40,12 +47,39 @@ class ImageBuildError(RuntimeError):
     """The runtime image could not be built; the message says why and what to do."""
 
 
-def runtime_hash(base_image: str) -> str:
-    """Hash of what goes into the image: the build files and the base image's name."""
-    digest = hashlib.sha256(base_image.encode())
-    for name in BUILD_FILES:
+def _runtime(runtime: Runtime | str | None) -> Runtime:
+    if isinstance(runtime, Runtime):
+        return runtime
+    return runtimes.get(runtime or runtimes.DEFAULT_RUNTIME)
+
+
+def _packages(packages: Sequence[str] | None) -> list[str]:
+    return runtimes.course_requirements(runtimes.default_packages() if packages is None else packages)
+
+
+def runtime_hash(base_image: str, runtime: Runtime | str | None = None, packages: Sequence[str] | None = None) -> str:
+    """Hash of what goes into the image: the Dockerfile, the runtime's pins,
+    the course packages and the base image's name."""
+    runtime = _runtime(runtime)
+    digest = hashlib.sha256(base_image.encode() + b"\0" + runtime.name.encode())
+    for name in ["Dockerfile", *runtime.files()]:
         digest.update(name.encode() + b"\0" + (RUNTIME_DIR / name).read_bytes())
+    digest.update("\n".join(_packages(packages)).encode())
     return digest.hexdigest()[:16]
+
+
+def host_platform() -> tuple[str, str, str]:
+    """(Python version, glibc version, machine) of this host, for a host venv's wheelhouse."""
+    import platform
+
+    return "%d.%d" % sys.version_info[:2], os.confstr("CS_GNU_LIBC_VERSION").split()[-1], platform.machine()
+
+
+def wheelhouse_for(runtime: Runtime | str | None, python: str, machine: str) -> Path:
+    """The runtime's wheelhouse folder (the keras3 one keeps its original name)."""
+    runtime = _runtime(runtime)
+    suffix = "" if runtime.name == runtimes.DEFAULT_RUNTIME else f"-{runtime.name}"
+    return default_wheelhouse_root() / f"py{python}-{machine}{suffix}"
 
 
 def default_wheelhouse_root() -> Path:
@@ -69,8 +103,9 @@ def docker_client():
     return client
 
 
-def image_is_current(client, tag: str, base_image: str) -> bool:
-    """Whether ``tag`` exists and was built from the current build files and base."""
+def image_is_current(client, tag: str, base_image: str, runtime: Runtime | str | None = None,
+                     packages: Sequence[str] | None = None) -> bool:
+    """Whether ``tag`` exists and was built from the current build files, packages and base."""
     import docker
 
     try:
@@ -78,7 +113,7 @@ def image_is_current(client, tag: str, base_image: str) -> bool:
     except docker.errors.ImageNotFound:
         return False
     labels = image.attrs.get("Config", {}).get("Labels") or {}
-    return labels.get(HASH_LABEL) == runtime_hash(base_image)
+    return labels.get(HASH_LABEL) == runtime_hash(base_image, runtime, packages)
 
 
 def probe_base_image(client, base_image: str) -> dict[str, str]:
@@ -115,13 +150,17 @@ def _platform_tags(glibc: str, machine: str) -> list[str]:
     return tags
 
 
-def ensure_wheelhouse(target: Path, python: str, glibc: str, machine: str, log: Log = print) -> Path:
-    """Fill ``target`` with wheels for the pinned requirements (skipped when a
-    previous download for the same requirements and platform completed)."""
+def ensure_wheelhouse(target: Path, python: str, glibc: str, machine: str, log: Log = print, *,
+                      runtime: Runtime | str | None = None, packages: Sequence[str] | None = None) -> Path:
+    """Fill ``target`` with wheels for the runtime's pins and the course
+    packages (skipped when a previous download for the same requirements and
+    platform completed)."""
+    runtime = _runtime(runtime)
+    course = _packages(packages)
     stamp = hashlib.sha256(
-        f"{python} {glibc} {machine}".encode()
-        + (RUNTIME_DIR / "requirements.txt").read_bytes()
-        + (RUNTIME_DIR / "requirements-nodeps.txt").read_bytes()
+        f"{python} {glibc} {machine} {runtime.name}".encode()
+        + b"".join((RUNTIME_DIR / name).read_bytes() for name in runtime.files())
+        + "\n".join(course).encode()
     ).hexdigest()
     marker = target / ".complete"
     if marker.is_file() and marker.read_text().strip() == stamp:
@@ -136,10 +175,12 @@ def ensure_wheelhouse(target: Path, python: str, glibc: str, machine: str, log: 
     for tag in _platform_tags(glibc, machine):
         common += ["--platform", tag]
     commands = [
-        common + ["-r", str(RUNTIME_DIR / "requirements.txt")],
-        common + ["--no-deps", "-r", str(RUNTIME_DIR / "requirements-nodeps.txt")],
+        common + ["-r", str(RUNTIME_DIR / runtime.requirements), "-c", str(RUNTIME_DIR / runtime.course_pins),
+                  *course],
+        common + ["--no-deps", "-r", str(RUNTIME_DIR / runtime.nodeps)],
     ]
-    log(f"downloading wheels for Python {python} ({machine}, glibc {glibc}) into {target}")
+    log(f"downloading wheels for the {runtime.name} runtime, Python {python} ({machine}, glibc {glibc}), "
+        f"into {target}")
     for command in commands:
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
@@ -149,9 +190,19 @@ def ensure_wheelhouse(target: Path, python: str, glibc: str, machine: str, log: 
     return target
 
 
-def _make_context(context: Path, wheelhouse: Path) -> None:
-    for name in BUILD_FILES:
-        shutil.copy2(RUNTIME_DIR / name, context / name)
+def _make_context(context: Path, wheelhouse: Path, runtime: Runtime, packages: list[str]) -> None:
+    """The Dockerfile's generic names: the runtime's pins as requirements.txt
+    and requirements-nodeps.txt; the course packages, with the runtime's
+    course pins appended as constraints-style exact pins; what must import."""
+    shutil.copy2(RUNTIME_DIR / "Dockerfile", context / "Dockerfile")
+    shutil.copy2(RUNTIME_DIR / runtime.requirements, context / "requirements.txt")
+    shutil.copy2(RUNTIME_DIR / runtime.nodeps, context / "requirements-nodeps.txt")
+    pins = (RUNTIME_DIR / runtime.course_pins).read_text(encoding="utf-8")
+    (context / "requirements-course.txt").write_text(
+        "\n".join(packages) + "\n-c constraints-course.txt\n", encoding="utf-8")
+    (context / "constraints-course.txt").write_text(pins, encoding="utf-8")
+    checks = ["tensorflow", "keras", "tf_keras", "h5py", "numpy", "PIL", *runtimes.import_names(packages)]
+    (context / "imports.txt").write_text("\n".join(dict.fromkeys(checks)) + "\n", encoding="utf-8")
     wheels = context / "wheelhouse"
     wheels.mkdir()
     for wheel in wheelhouse.glob("*.whl"):
@@ -163,36 +214,46 @@ def _make_context(context: Path, wheelhouse: Path) -> None:
 
 def build_runtime_image(
     base_image: str = DEFAULT_BASE_IMAGE,
-    tag: str = DEFAULT_IMAGE,
+    tag: str | None = None,
     wheelhouse: Path | None = None,
     *,
+    runtime: Runtime | str | None = None,
+    packages: Sequence[str] | None = None,
     force: bool = False,
     log: Log = print,
 ) -> str:
-    """Build (or find up to date) the sandbox runtime image; returns its tag.
+    """Build (or find up to date) a sandbox runtime image; returns its tag.
 
-    Raises ImageBuildError with a plain message when the engine, the base image
-    or the wheels are missing, or the build fails.
+    ``runtime`` is a name from grader/evaluate/runtimes.py (default keras3),
+    ``tag`` defaults to that runtime's, ``packages`` to the default rubric's
+    ``[sandbox] packages``. Raises ImageBuildError with a plain message when
+    the engine, the base image or the wheels are missing, or the build fails.
     """
+    runtime = _runtime(runtime)
+    tag = tag or runtime.image
+    course = _packages(packages)
     client = docker_client()
-    if not force and image_is_current(client, tag, base_image):
+    if not force and image_is_current(client, tag, base_image, runtime, course):
         log(f"runtime image {tag} is up to date")
         return tag
     probe = probe_base_image(client, base_image)
     if wheelhouse is None:
-        wheelhouse = default_wheelhouse_root() / f"py{probe['python']}-{probe['machine']}"
-    ensure_wheelhouse(wheelhouse, probe["python"], probe["glibc"], probe["machine"], log)
+        wheelhouse = wheelhouse_for(runtime, probe["python"], probe["machine"])
+    ensure_wheelhouse(wheelhouse, probe["python"], probe["glibc"], probe["machine"], log, runtime=runtime,
+                      packages=course)
 
-    log(f"building {tag} from {base_image} (a few minutes the first time)")
+    log(f"building {tag} ({runtime.title}; course packages: {', '.join(course) or 'none'}) from {base_image} "
+        "(a few minutes the first time)")
     with tempfile.TemporaryDirectory(prefix="grader-image-") as tmp:
         context = Path(tmp)
-        _make_context(context, wheelhouse)
+        _make_context(context, wheelhouse, runtime, course)
         lines: list[str] = []
         stream = client.api.build(
             path=str(context),
             tag=tag,
             buildargs={"BASE_IMAGE": base_image},
-            labels={HASH_LABEL: runtime_hash(base_image), BASE_LABEL: base_image},
+            labels={HASH_LABEL: runtime_hash(base_image, runtime, course), BASE_LABEL: base_image,
+                    RUNTIME_LABEL: runtime.name},
             network_mode="none",
             pull=False,
             rm=True,
@@ -207,7 +268,7 @@ def build_runtime_image(
             text = chunk.get("stream", "").rstrip()
             if text:
                 lines.append(text)
-    if not image_is_current(client, tag, base_image):
+    if not image_is_current(client, tag, base_image, runtime, course):
         raise ImageBuildError(f"docker build of {tag} finished but the image is missing or unlabelled")
     # Neither the build stage (wheelhouse and all, about 2 GB) nor a runtime
     # image this build replaced is needed any more.
@@ -220,12 +281,13 @@ def build_runtime_image(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the sandbox runtime image.")
     parser.add_argument("--base-image", default=DEFAULT_BASE_IMAGE)
-    parser.add_argument("--tag", default=DEFAULT_IMAGE)
+    parser.add_argument("--runtime", default=runtimes.DEFAULT_RUNTIME, choices=list(runtimes.RUNTIMES))
+    parser.add_argument("--tag", default=None, help="default: the runtime's tag")
     parser.add_argument("--wheelhouse", type=Path, default=None)
     parser.add_argument("--force", action="store_true", help="build even when the image is up to date")
     args = parser.parse_args(argv)
     try:
-        build_runtime_image(args.base_image, args.tag, args.wheelhouse, force=args.force)
+        build_runtime_image(args.base_image, args.tag, args.wheelhouse, runtime=args.runtime, force=args.force)
     except ImageBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

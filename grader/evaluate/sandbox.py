@@ -87,22 +87,34 @@ class Sandbox(Protocol):
         ...
 
 
-def choose_backend(name: str = "auto", image: str = DEFAULT_IMAGE) -> Sandbox:
+def choose_backend(name: str = "auto", image: str = DEFAULT_IMAGE, runtime: str | None = None) -> Sandbox:
     """The sandbox to use: "docker", "bwrap", "none" or "auto".
 
     "auto" takes Docker when an engine answers and the runtime image exists,
     else bubblewrap when it works, else raises SandboxUnavailable naming both.
-    "none" is never chosen automatically.
+    "none" is never chosen automatically. ``runtime`` (a name from
+    grader/evaluate/runtimes.py, e.g. "keras2") picks that runtime's image and
+    host Python instead; "none" has only the grader's own.
     """
     from grader.evaluate.bwrap_backend import BwrapSandbox
     from grader.evaluate.docker_backend import DockerSandbox
     from grader.evaluate.local_backend import LocalSandbox
 
+    python = None
+    if runtime is not None:
+        from grader.evaluate.runtimes import DEFAULT_RUNTIME, get
+
+        chosen = get(runtime)
+        image, python = chosen.image, chosen.host_python()
+        if runtime != DEFAULT_RUNTIME and name == "none":
+            raise SandboxUnavailable(f"the none sandbox runs the grader's own Python, not the {runtime} runtime")
     named: dict[str, Sandbox] = {
         "docker": DockerSandbox(image=image),
-        "bwrap": BwrapSandbox(),
+        "bwrap": BwrapSandbox(python=python),
         "none": LocalSandbox(),
     }
+    for sandbox in named.values():
+        sandbox.runtime = runtime or "keras3"   # which runtime it runs, for the re-run's report
     if name != "auto":
         if name not in named:
             raise SandboxUnavailable(f"unknown sandbox {name!r}; choose auto, docker, bwrap or none")

@@ -20,6 +20,13 @@ under ``produced_root``, so ``grader.discover`` and the readers read them),
 the test accuracy per part read from those files or from printed
 ``Test accuracy: x`` lines, and the plots the notebooks displayed.
 
+The runtime (TensorFlow 2.21 / Keras 3, or TensorFlow 2.15 / Keras 2 for
+2020-2023 code) is chosen per submission from evidence, or pinned by the
+rubric's ``[sandbox] runtime`` (grader/evaluate/runtimes.py); the result says
+which and why. Every failed cell gets a cause and an explanation
+(grader/rerun/causes.py): the student's bug, data not on these machines, a
+package the course does not allow (and how to allow it).
+
 The data folder holds the data sets' public test labels (the notebooks train
 and evaluate on them); the grade's recomputed accuracy still comes from the
 evaluate stage, which never sees labels. The re-run is evidence.
@@ -35,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from grader import datasets
+from grader.evaluate import runtimes
 from grader.evaluate.sandbox import (
     INPUTS_MOUNT,
     JOB_MOUNT,
@@ -49,6 +57,7 @@ from grader.limits import SandboxLimits
 from grader.records import ExtractedFile, Intake, Role
 from grader.rerun import check as _check  # noqa: F401  (registers rerun_reproduces)
 from grader.rerun import collect
+from grader.rerun.causes import explain_all
 from grader.rerun.compare import Verdict, compare_rerun, judge, rerun_evidence
 from grader.rerun.paths import PathRewrite, PathRules
 from grader.rerun.records import (
@@ -160,6 +169,8 @@ def rerun_submission(
     assignment_folders: Sequence[str] = (),
     with_grader_library: bool = True,
     keep_sandbox_files: bool = False,
+    runtime: str | None = None,
+    model_files: Sequence[str] | None = None,
 ) -> RerunResult:
     """Re-run ``sources`` (paths relative to ``submission_root``) in ``sandbox``.
 
@@ -169,7 +180,9 @@ def rerun_submission(
     ``source_parts`` says which part each source belongs to, ``reported`` the
     test accuracy each part's metrics file reports. The grader's own
     packages are put on the kernel's path unless ``with_grader_library`` is
-    False (the reference notebooks import them). Writes ``work_dir/rerun.json``;
+    False (the reference notebooks import them). ``runtime`` pins a runtime
+    (else the rubric's pin, else the evidence: saved models ``model_files``,
+    found by name when None, and the sources). Writes ``work_dir/rerun.json``;
     never raises for what the student's code does.
     """
     started = time.monotonic()
@@ -191,6 +204,8 @@ def rerun_submission(
     if not runnable:
         result.message = "no notebook (.ipynb) or script (.py) to re-run"
         return _finish(result, started, rubric)
+    sandbox = _runtime_sandbox(result, sandbox, submission_root, runnable, model_files, runtime, rubric)
+    _saved_output_accuracies(result, submission_root, work_dir)
     missing = _missing_host_packages(sandbox)
     if missing:
         return _unavailable(result, f"the host Python, which the {result.backend} sandbox runs, lacks "
@@ -224,7 +239,7 @@ def rerun_submission(
 def rerun_archive(archive: Path, rubric: Rubric, sandbox, data_dir: Path | None, out_dir: Path, *,
                   max_epochs: int | None = None, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
                   total_timeout: int = DEFAULT_TOTAL_TIMEOUT, limits: SandboxLimits | None = None,
-                  keep_sandbox_files: bool = False) -> RerunResult:
+                  keep_sandbox_files: bool = False, runtime: str | None = None) -> RerunResult:
     """Intake and discover ``archive`` (a zip or folder), then re-run its
     sources (every file discover calls a SOURCE) into ``out_dir/rerun/<stem>/``:
     rerun.json, executed/ (notebooks and their HTML), produced/ (what the re-run
@@ -248,11 +263,13 @@ def rerun_archive(archive: Path, rubric: Rubric, sandbox, data_dir: Path | None,
         shutil.rmtree(intake_root, ignore_errors=True)
         return _finish(result, started, None)
     found = [f for f in report.layout.files if f.role is Role.SOURCE]
+    models = [f.path for f in report.layout.files if f.role is Role.MODEL]
     result = rerun_submission(
         report.intake.root, [f.path for f in found], sandbox, limits or rubric.sandbox, data_dir, work_dir,
         max_epochs=max_epochs, cell_timeout=cell_timeout, total_timeout=total_timeout, rubric=rubric,
         source_parts={f.path: f.part for f in found}, reported=reported_accuracies(report.contents),
-        assignment_folders=[rubric.folder], keep_sandbox_files=keep_sandbox_files,
+        assignment_folders=[rubric.folder], keep_sandbox_files=keep_sandbox_files, runtime=runtime,
+        model_files=models,
     )
     result.submission = str(archive)
     shutil.rmtree(intake_root, ignore_errors=True)
@@ -283,12 +300,50 @@ def _known_folders(root: Path, rubric: Rubric | None) -> list[str]:
     return names
 
 
+def _runtime_sandbox(result: RerunResult, sandbox, root: Path, sources: list[str],
+                     model_files: Sequence[str] | None, pin: str | None, rubric: Rubric | None):
+    """Choose the runtime (grader/evaluate/runtimes.py), record why, and return
+    the sandbox that runs it: the given one's backend with that runtime's image
+    or host Python. When this machine lacks it, the given sandbox, and a note."""
+    pin = pin or (getattr(rubric.sandbox, "runtime", runtimes.AUTO) if rubric is not None else runtimes.AUTO)
+    choice = runtimes.choose_runtime(root, sources, model_files, pin)
+    chosen, why = runtimes.sandbox_for(sandbox, runtimes.get(choice.runtime))
+    if chosen is None:
+        actual = getattr(sandbox, "runtime", runtimes.DEFAULT_RUNTIME)
+        choice.fallback = (f"the {choice.runtime} runtime is not available here ({why}); re-run in {actual} "
+                           f"instead. Build it: `grade image build --runtime {choice.runtime}`"
+                           + (" (for bwrap: ./install.sh makes its host Python)" if choice.runtime == "keras2" else ""))
+        result.notes.append(choice.fallback)
+        chosen = sandbox
+    result.runtime = getattr(chosen, "runtime", runtimes.DEFAULT_RUNTIME)
+    result.runtime_choice = choice.to_dict()
+    result.backend = getattr(chosen, "name", result.backend)
+    return chosen
+
+
+def _saved_output_accuracies(result: RerunResult, root: Path, work_dir: Path) -> None:
+    """The test accuracy each notebook's own saved outputs print (before the re-run), for comparison."""
+    from grader.readers import ReadError, read_notebook
+
+    for source in result.sources:
+        if source.kind != "notebook":
+            continue
+        try:
+            info = read_notebook(root / source.path)
+        except (ReadError, OSError):
+            continue
+        source.saved_test_accuracy, _ = collect.printed_test_accuracy(
+            info.outputs_text, work_dir / "logs" / f"{source.path}.saved-test-lines.txt")
+
+
 def _missing_host_packages(sandbox) -> list[str]:
     """bwrap and "none" run the host's own Python: it needs the kernel and nbclient."""
     import importlib.util
 
     if getattr(sandbox, "name", "") not in ("bwrap", "none"):
         return []
+    if getattr(sandbox, "runtime", runtimes.DEFAULT_RUNTIME) != runtimes.DEFAULT_RUNTIME:
+        return []   # another runtime's host Python: install.sh made it with both
     return [name for name in ("ipykernel", "nbclient") if importlib.util.find_spec(name) is None]
 
 
@@ -331,6 +386,8 @@ def _read_back(result: RerunResult, run: SandboxRun, dirs: _Dirs, limits: Sandbo
                 source.status, source.message = "crashed", f"the runner's report on it was malformed ({exc})"
         if source.status == "not-run":
             source.status, source.message = _unfinished(run, limits)
+        explain_all(source.failures, allowed=getattr(rubric.sandbox, "packages", []) if rubric else [],
+                    runtime=result.runtime or runtimes.DEFAULT_RUNTIME, rubric_path=rubric.path if rubric else "")
     if isinstance(runner, dict) and runner.get("copy_errors"):
         result.notes.append("some files could not be copied to the working copy: "
                             + "; ".join(collect.readback.texts(runner["copy_errors"], 5)))
@@ -361,7 +418,9 @@ def _source_files(source: SourceRun, entry: dict, number: int, dirs: _Dirs, limi
     from grader.readers import ReadError, read_notebook
     from grader.rerun.html import write_html
 
-    source.fit_calls = collect.read_fit_log(collect.output_file(dirs.output, entry.get("fit_log"), r"fit/\d+\.jsonl"))
+    fit_log = collect.output_file(dirs.output, entry.get("fit_log"), r"fit/\d+\.jsonl")
+    source.fit_calls = collect.read_fit_log(fit_log)
+    source.compat = collect.read_compat_log(fit_log)
     stem = PurePosixPath(source.path)
     executed = collect.output_file(dirs.output, entry.get("executed"), r"executed/\d+\.ipynb")
     if executed is not None:
@@ -412,6 +471,9 @@ def _part_figures(result: RerunResult, rubric: Rubric | None) -> None:
         entry.sources = [s.path for s in related]
         entry.statuses = [s.status for s in related]
         entry.epochs_capped = [pair for s in related for pair in s.epochs_capped]
+        entry.epochs = [pair for s in related for pair in s.epochs]
+        saved = [s.saved_test_accuracy for s in own if s.saved_test_accuracy is not None]
+        entry.saved_output_accuracy = saved[-1] if saved else None
         if layout is not None:
             entry.produced = [f.path for f in layout.files if f.part == part.id]
             entry.rerun_accuracy, entry.accuracy_source = _produced_accuracy(layout, part.id)
@@ -481,6 +543,10 @@ def _summary(result: RerunResult) -> str:
     said = ", ".join(f"{n} {status}" for status, n in counts.items())
     capped = [pair for s in result.sources for pair in s.epochs_capped]
     text = f"{len(result.sources)} source(s) re-run in the {result.backend} sandbox: {said}"
+    if result.runtime:
+        title = runtimes.get(result.runtime).title
+        why = result.runtime_choice.get("reason", "")
+        text += f"; runtime {result.runtime} ({title})" + (f" because {why}" if why else "")
     if capped:
         text += f"; epochs capped at {result.max_epochs} (" + ", ".join(f"{a} -> {r}" for a, r in capped[:4]) + ")"
     if result.produced:

@@ -109,6 +109,8 @@ def read_fit_log(path: Path | None) -> list[FitCall]:
     for line in lines[:MAX_FIT_CALLS]:
         try:
             raw = readback.mapping(json.loads(line), "a fit call")
+            if raw.get("kind") == "compat":
+                continue
             epochs, run = raw.get("epochs"), raw.get("run")
             calls.append(FitCall(
                 framework=readback.text(raw.get("framework"), 20), model=readback.text(raw.get("model"), 100),
@@ -119,6 +121,28 @@ def read_fit_log(path: Path | None) -> list[FitCall]:
         except (ValueError, Malformed):
             continue
     return calls
+
+
+def read_compat_log(path: Path | None) -> list[str]:
+    """The runtime stand-ins the code used ("api: note"), from the same log as the fit calls."""
+    if path is None:
+        return []
+    try:
+        with readback.open_untrusted(path, FIT_LOG_BYTES) as handle:
+            lines = handle.read(FIT_LOG_BYTES).decode("utf-8", errors="replace").splitlines()
+    except (FileNotFoundError, Malformed):
+        return []
+    used = []
+    for line in lines[:MAX_FIT_CALLS]:
+        try:
+            raw = readback.mapping(json.loads(line), "a log line")
+        except (ValueError, Malformed):
+            continue
+        if raw.get("kind") == "compat":
+            text = f"{readback.text(raw.get('api'), 100)}: {readback.text(raw.get('note'), 200)}"
+            if text not in used:
+                used.append(text)
+    return used[:50]
 
 
 def copy_out(path: Path, target: Path, max_bytes: int) -> Path:

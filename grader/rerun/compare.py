@@ -53,10 +53,18 @@ def rerun_evidence(rerun: RerunResult, part_id: str) -> dict[str, Any]:
         "rerun_accuracy": part.rerun_accuracy,
         "accuracy_source": part.accuracy_source,
         "epochs_capped": [list(pair) for pair in part.epochs_capped],
+        "epochs": [list(pair) for pair in part.epochs],
+        "runtime": rerun.runtime,
+        "runtime_reason": rerun.runtime_choice.get("reason", ""),
+        "runtime_fallback": rerun.runtime_choice.get("fallback", ""),
+        "saved_output_accuracy": part.saved_output_accuracy,
         "sources": [
             {"path": s.path, "status": s.status, "message": s.message, "cells_run": s.cells_run,
              "cells_total": s.cells_total, "failed_cells": [f.cell for f in s.failures],
-             "errors": [f"cell {f.cell}: {f.ename}: {f.evalue}" for f in s.failures[:5]],
+             "errors": [f"cell {f.cell}: {f.ename}: {f.evalue}" + (f" ({f.explanation})" if f.explanation else "")
+                        for f in s.failures[:5]],
+             "causes": [f.cause for f in s.failures],
+             "compat": list(s.compat),
              "html": s.html, "path_rewrites": len(s.path_rewrites)}
             for s in sources
         ],
@@ -70,6 +78,9 @@ def judge(evidence: dict[str, Any] | None, reported: float | None, tolerance: fl
         return Verdict("not-verifiable", "the notebooks were not re-run (grade with --rerun)")
     if evidence.get("status") == "unavailable":
         return Verdict("not-verifiable", f"the re-run could not start: {evidence.get('message') or 'no sandbox'}")
+    saved = evidence.get("saved_output_accuracy")
+    if reported is None and saved is not None:
+        reported = saved   # no metrics file: the accuracy the notebook's saved outputs print
     if reported is None:
         return Verdict("not-verifiable", "no reported test accuracy to compare with")
     sources = evidence.get("sources") or []

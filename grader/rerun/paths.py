@@ -16,9 +16,12 @@ rewrite is recorded with its cell, line, old and new text and the rule:
    ``images``) becomes the working copy's root + the path from that component
    (the first such component). Paths under the sandbox's own folders
    (/tmp, /output, /inputs, system folders) are never mapped.
-3. ``windows-separators``: a relative path written with backslashes whose first
-   component is such a folder (``results\\6.1\\metrics.json``) gets forward
-   slashes, which Linux needs.
+3. ``windows-separators``: a relative path written with backslashes
+   (``results\\6.1\\metrics.json``, ``images\\tiger.jpg``, ``..\\data\\x.csv``)
+   gets forward slashes, which Linux needs, when it is plainly a path: its
+   first component is such a folder, ``.`` or ``..``, or it ends in a file
+   name with an extension (regular expressions like ``\\d+\\.\\d+`` are
+   not); one that names the assignment folder is anchored as in rule 1.
 
 An absolute path from another machine (a drive letter, /Users/, /home/,
 /content/...) that fits no rule is left alone and recorded (rule
@@ -43,6 +46,9 @@ _UNC = re.compile(r"^\\\\[^\\]")
 _SEPARATORS = re.compile(r"[\\/]+")
 _MAGIC_LINE = re.compile(r"^\s*[%!]")
 _STRING_PREFIX = re.compile(r"^([A-Za-z]*)(.*)$", re.DOTALL)
+# A file or folder name as people write them (no regex or format characters).
+_PLAIN_NAME = re.compile(r"[\w .()~,'&{}-]+|\.{1,2}")   # {}: an f-string's fields
+_FILE_NAME = re.compile(r"[\w .()~,'&{}-]*[\w}]\.[A-Za-z][A-Za-z0-9]{0,4}")
 # Paths that mean something inside the sandbox (or are system files): never mapped.
 SANDBOX_ROOTS = ("/tmp", "/output", "/inputs", "/submission", "/job", "/proc", "/dev", "/sys", "/usr",
                  "/etc", "/bin", "/lib", "/opt/venv")
@@ -112,13 +118,29 @@ def map_path(value: str, rules: PathRules) -> tuple[str | None, str]:
             return _join(rules.work_root, components[known[0]:], trailing), "known-folder"
         return None, "unmapped" if _is_foreign(value) else ""
     if "\\" in value:
-        components = [c for c in _SEPARATORS.split(value) if c]
-        first = [c for c in components if c != "."][:1]
-        if len(components) >= 2 and first and (first[0].lower() in rules.known_folders
-                                               or folder_key(first[0]) in rules.assignment_folders):
-            relative = "/".join(components) + trailing
-            return (relative if not value.startswith((".\\", "./")) else "./" + relative.removeprefix("./")), \
-                "windows-separators"
+        return _relative_windows(value, rules, trailing)
+    return None, ""
+
+
+def _relative_windows(value: str, rules: PathRules, trailing: str) -> tuple[str | None, str]:
+    """A relative path written with backslashes: forward slashes, when it is a
+    path (every component a plain file name, and it starts at a known folder,
+    ``.`` or ``..``, or ends in a file name with an extension); one that names
+    the assignment folder is anchored at the working copy."""
+    components = [c for c in _SEPARATORS.split(value) if c]
+    lead = "/" if value.startswith(("\\", "/")) else ""   # 'folder + "\\x.jpg"' keeps its separator
+    if not components or not all(_PLAIN_NAME.fullmatch(c) for c in components):
+        return None, ""
+    if len(components) == 1:   # '\\predictions.csv', appended to a folder's path
+        return (lead + components[0], "windows-separators") if lead and _FILE_NAME.fullmatch(components[0]) \
+            else (None, "")
+    keys = [folder_key(c) for c in components]
+    hits = [i for i, key in enumerate(keys) if key in rules.assignment_folders]
+    if hits:
+        return _join(rules.work_root, components[hits[-1] + 1:], trailing), "assignment-folder"
+    first = components[0]
+    if first.lower() in rules.known_folders or first in (".", "..") or _FILE_NAME.fullmatch(components[-1]):
+        return lead + "/".join(components) + trailing, "windows-separators"
     return None, ""
 
 

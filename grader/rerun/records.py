@@ -22,6 +22,8 @@ class CellFailure:
     ename: str
     evalue: str
     traceback: str       # ANSI colours removed, cut to its end
+    cause: str = ""      # grader/rerun/causes.py: student-code | data-missing | package-not-allowed | ...
+    explanation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,15 +63,23 @@ class SourceRun:
     printed_test_accuracy: float | None = None
     printed_lines: list[str] = field(default_factory=list)   # the output lines it was read from
     images: list[str] = field(default_factory=list)          # host paths of the plots it displayed
+    compat: list[str] = field(default_factory=list)          # runtime stand-ins it used ("api: note")
+    saved_test_accuracy: float | None = None   # printed in the notebook's own saved outputs (before the re-run)
 
     @property
     def epochs_capped(self) -> list[tuple[int | None, int | None]]:
         """(asked, run) for every fit call the cap shortened."""
         return [(call.epochs, call.run) for call in self.fit_calls if call.capped]
 
+    @property
+    def epochs(self) -> list[tuple[int | None, int | None]]:
+        """(asked, run) for every fit call."""
+        return [(call.epochs, call.run) for call in self.fit_calls]
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["epochs_capped"] = [list(pair) for pair in self.epochs_capped]
+        data["epochs"] = [list(pair) for pair in self.epochs]
         return data
 
 
@@ -84,11 +94,14 @@ class PartRerun:
     sources: list[str] = field(default_factory=list)        # the sources that ran for this part
     produced: list[str] = field(default_factory=list)       # files the re-run wrote for it
     epochs_capped: list[tuple[int | None, int | None]] = field(default_factory=list)
+    epochs: list[tuple[int | None, int | None]] = field(default_factory=list)   # (asked, run), every fit call
     statuses: list[str] = field(default_factory=list)       # of those sources
+    saved_output_accuracy: float | None = None  # the test accuracy the notebook's saved outputs print
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["epochs_capped"] = [list(pair) for pair in self.epochs_capped]
+        data["epochs"] = [list(pair) for pair in self.epochs]
         return data
 
 
@@ -108,6 +121,8 @@ class RerunResult:
     work_dir: str = ""
     notes: list[str] = field(default_factory=list)         # set-up and read-back remarks
     seconds: float = 0.0
+    runtime: str = ""                          # keras3 | keras2 (grader/evaluate/runtimes.py)
+    runtime_choice: dict[str, Any] = field(default_factory=dict)   # RuntimeChoice.to_dict(): why
 
     def source(self, path: str) -> SourceRun | None:
         return next((s for s in self.sources if s.path == path), None)
@@ -128,6 +143,8 @@ class RerunResult:
             "work_dir": self.work_dir,
             "notes": list(self.notes),
             "seconds": round(self.seconds, 2),
+            "runtime": self.runtime,
+            "runtime_choice": dict(self.runtime_choice),
         }
 
 

@@ -28,6 +28,7 @@ from grader.evaluate.workspace import fresh_dir
 from grader.rerun.paths import PathRewrite, PathRules, rewrite_code
 
 RUNNER = Path(__file__).resolve().parent / "runtime" / "nbrunner.py"
+STUBS = RUNNER.parent / "stubs"          # google.colab's stand-in, copied beside the runner
 INPUTS = "/inputs"
 MAX_DATA_FILES = 20_000
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -235,3 +236,9 @@ def write_job(job_dir: Path, job: dict, with_support_library: bool, job_mount: s
         job["python_path"] = support_library(job_dir / "lib", job_mount)
     atomic_write_bytes(job_dir / "job.json", json.dumps(job, indent=1).encode("utf-8"))
     atomic_write_bytes(job_dir / "runner.py", RUNNER.read_bytes())
+    shutil.copytree(STUBS, job_dir / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder, dirs, files in os.walk(job_dir / "stubs"):
+        for name in dirs:
+            (Path(folder) / name).chmod(0o755)
+        for name in files:
+            (Path(folder) / name).chmod(0o644)

@@ -18,7 +18,11 @@ What it does, in order:
    (nbclient, allow_errors, a per-cell time limit), a script with runpy in a
    subprocess; both under one total time limit, and with ``keras.Model.fit``
    (and tf_keras's) patched to clamp ``epochs`` to ``max_epochs``, recording
-   every call;
+   every call; Keras's downloads (``load_data()``, ``weights="imagenet"``,
+   ``get_file``) answered from the data folder by file name, never the
+   network; in the Keras 2 runtime, the Keras 2 APIs that TensorFlow 2.15
+   dropped put back (each use recorded); a ``google.colab`` stub that says
+   what it did not do;
 4. writes the executed notebooks, script logs and result.json to /output.
 
 Everything it writes is read by the host as untrusted data: the student's code
@@ -57,6 +61,27 @@ FIT_LOG_ENV = "GRADER_RERUN_FIT_LOG"
 MAX_EPOCHS_ENV = "GRADER_RERUN_MAX_EPOCHS"
 DATA_ROOT_ENV = "GRADER_RERUN_DATA_ROOT"
 PLACEHOLDERS_ENV = "GRADER_RERUN_PLACEHOLDERS"
+# What the host looks for to say "data not on these machines" (grader/rerun/causes.py).
+NOT_IN_DATA = "is not in the instructor's data folder"
+# Module paths of Keras 2.0-2.10 that Keras 2.15 no longer has, and where
+# their names live now (old keras.layers.core held Dense, Dropout, Flatten...).
+KERAS2_MODULE_ALIASES = {
+    **{f"keras.layers.{old}": "keras.layers" for old in (
+        "core", "convolutional", "pooling", "normalization", "recurrent", "merge", "embeddings",
+        "advanced_activations", "noise", "local", "convolutional_recurrent", "wrappers")},
+    "keras.utils.np_utils": "keras.src.utils.np_utils",
+    "keras.utils.data_utils": "keras.src.utils.data_utils",
+    "keras.utils.generic_utils": "keras.src.utils.generic_utils",
+    "keras.utils.vis_utils": "keras.src.utils.vis_utils",
+    "keras.engine": "keras.src.engine",
+    "keras.engine.topology": "keras.src.engine.functional",
+}
+# Optimizers that took lr= and decay= until Keras 2.10: such a call gets the
+# legacy optimizer, whose semantics those arguments had (2.15's new optimizers
+# ignore lr= and reject decay=).
+LEGACY_OPTIMIZERS = ("SGD", "RMSprop", "Adam", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl")
+COLAB_MODULES = ("google.colab", "google.colab.drive", "google.colab.files", "google.colab.patches",
+                 "google.colab.output")
 
 
 # ------------------------------------------------------------ in-process hooks
@@ -118,7 +143,7 @@ def _under_data(path: str) -> bool:
     return real.startswith(root.rstrip("/") + "/") or real in placeholders
 
 
-def _patch_file_utils(module) -> None:
+def _patch_validation(module) -> None:
     validate = getattr(module, "validate_file", None)
     if validate is not None and not getattr(validate, "__grader__", False):
         def validate_file(fpath, *args, **kwargs):
@@ -137,16 +162,130 @@ def _patch_file_utils(module) -> None:
         module.extract_archive = extract_archive
 
 
+_COMPAT_SEEN: set[str] = set()
+
+
+def _log_compat(api: str, note: str) -> None:
+    """Record (once per process) that the runner stood in for an API the runtime lacks."""
+    if api not in _COMPAT_SEEN:
+        _COMPAT_SEEN.add(api)
+        _log_fit({"kind": "compat", "api": api, "note": note})
+
+
+_DATA_INDEX: dict[str, str] | None = None
+
+
+def _data_index() -> dict[str, str]:
+    """File name -> path of every file in the instructor's data folder (first wins)."""
+    global _DATA_INDEX
+    if _DATA_INDEX is None:
+        _DATA_INDEX = {}
+        root = os.environ.get(DATA_ROOT_ENV, "/inputs")
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted(files):
+                _DATA_INDEX.setdefault(name, os.path.join(folder, name))
+    return _DATA_INDEX
+
+
+def _wanted_names(url: str, filename: str) -> list[str]:
+    from urllib.parse import urlparse
+
+    base = os.path.basename(str(filename))
+    names = [base, base.removesuffix("_archive"), base.removesuffix(".part"),
+             os.path.basename(urlparse(str(url)).path)]
+    return [n for n in dict.fromkeys(names) if n]
+
+
+def _offline_urlretrieve(url, filename, reporthook=None, data=None):
+    """Keras's download step, answered from the data folder by file name: a
+    symlink to the instructor's file, or a clear error (there is no network)."""
+    for name in _wanted_names(url, filename):
+        found = _data_index().get(name)
+        if found:
+            if os.path.lexists(filename):
+                os.remove(filename)
+            os.symlink(found, filename)
+            return str(filename), None
+    name = _wanted_names(url, filename)[-1]
+    raise FileNotFoundError(
+        2, f"{name} {NOT_IN_DATA}, and the re-run has no network (Keras would download it from {url}). "
+           f"Fix: put {name} in the data folder (Keras's datasets/ or models/; `grade data fetch` gets "
+           "Keras's own files), then re-run", str(filename))
+
+
+def _patch_file_utils(module) -> None:
+    if getattr(module, "urlretrieve", None) is not None and not getattr(module.urlretrieve, "__grader__", False):
+        _offline_urlretrieve.__grader__ = True
+        module.urlretrieve = _offline_urlretrieve
+    _patch_validation(module)
+
+
+def _keras_major(module) -> int:
+    try:
+        return int(str(getattr(module, "__version__", "0")).split(".")[0])
+    except ValueError:
+        return 0
+
+
+def _predict_classes(self, x, batch_size=32, verbose=0):
+    """Sequential.predict_classes as Keras 2.0-2.5 had it (removed in 2.6)."""
+    _log_compat("Sequential.predict_classes", "argmax of predict() (sigmoid: > 0.5), as Keras <= 2.5 did")
+    proba = self.predict(x, batch_size=batch_size, verbose=verbose)
+    if proba.shape[-1] > 1:
+        return proba.argmax(axis=-1)
+    return (proba > 0.5).astype("int32")
+
+
+def _predict_proba(self, x, batch_size=32, verbose=0):
+    _log_compat("Sequential.predict_proba", "predict(), as Keras <= 2.5 did")
+    return self.predict(x, batch_size=batch_size, verbose=verbose)
+
+
+def _legacy_when_old_arguments(new_class, legacy_class) -> None:
+    original_new = new_class.__new__
+
+    def __new__(cls, *args, **kwargs):
+        if cls is new_class and ("lr" in kwargs or "decay" in kwargs):
+            _log_compat(f"optimizers.{new_class.__name__}(lr=/decay=)",
+                        f"built keras.optimizers.legacy.{new_class.__name__}, where lr= and decay= still work")
+            return legacy_class(*args, **kwargs)
+        if original_new is object.__new__:
+            return object.__new__(cls)
+        return original_new(cls, *args, **kwargs)
+
+    new_class.__new__ = staticmethod(__new__)
+
+
+def _keras2_compat(module) -> None:
+    """Keras 2.15 (the Keras 2 runtime) with the Keras 2 APIs it dropped put back."""
+    sequential = getattr(module, "Sequential", None)
+    if sequential is not None and not hasattr(sequential, "predict_classes"):
+        sequential.predict_classes = _predict_classes
+        sequential.predict_proba = _predict_proba
+    optimizers = getattr(module, "optimizers", None)
+    legacy = getattr(optimizers, "legacy", None)
+    for name in LEGACY_OPTIMIZERS if legacy is not None else ():
+        new_class, legacy_class = getattr(optimizers, name, None), getattr(legacy, name, None)
+        if new_class is not None and legacy_class is not None and new_class is not legacy_class \
+                and not getattr(new_class, "__grader_legacy__", False):
+            _legacy_when_old_arguments(new_class, legacy_class)
+            new_class.__grader_legacy__ = True
+
+
 def _patch_framework(name: str, max_epochs: int | None) -> None:
     module = sys.modules.get(name)
     model = getattr(module, "Model", None)
     if model is not None and not getattr(model.fit, "__grader_capped__", False):
         model.fit = _capping_fit(model.fit, name, max_epochs)
-    utils = {"keras": "keras.src.utils.file_utils", "tf_keras": "tf_keras.src.utils.data_utils"}[name]
-    try:
-        _patch_file_utils(importlib.import_module(utils))
-    except ImportError:
-        pass
+    if name == "keras" and _keras_major(module) == 2:
+        _keras2_compat(module)
+    # Keras 3 keeps get_file in file_utils; Keras 2 and tf_keras in data_utils.
+    for utils in (f"{name}.src.utils.file_utils", f"{name}.src.utils.data_utils"):
+        try:
+            _patch_file_utils(importlib.import_module(utils))
+        except ImportError:
+            pass
 
 
 class _PatchAfterImport(importlib.abc.MetaPathFinder):
@@ -186,6 +325,62 @@ class _PatchingLoader(importlib.abc.Loader):
         return getattr(self.loader, attribute)
 
 
+STUBS = Path(__file__).resolve().parent / "stubs"   # the job's copy of grader/rerun/runtime/stubs
+
+
+class _StandIns(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Modules the student's code imports that this runtime lacks: the
+    google.colab stub (stubs/google/colab), and, in the Keras 2 runtime, the
+    Keras 2.0-2.10 module paths (KERAS2_MODULE_ALIASES)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in COLAB_MODULES:
+            parts = fullname.split(".")
+            file = STUBS.joinpath(*parts, "__init__.py") if fullname == "google.colab" else \
+                STUBS.joinpath(*parts[:-1], parts[-1] + ".py")
+            if file.is_file():
+                if fullname == "google.colab":
+                    _log_compat("google.colab", "a stand-in that does nothing and says so (not Colab)")
+                return importlib.util.spec_from_file_location(
+                    fullname, file, submodule_search_locations=[str(file.parent)] if fullname == "google.colab"
+                    else None)
+            return None
+        if fullname in KERAS2_MODULE_ALIASES and self._keras2():
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    @staticmethod
+    def _keras2() -> bool:
+        try:
+            return _keras_major(importlib.import_module("keras")) == 2
+        except ImportError:
+            return False
+
+    def create_module(self, spec):
+        target = KERAS2_MODULE_ALIASES[spec.name]
+        _log_compat(f"import {spec.name}", f"the Keras 2.0-2.10 module path, served by {target}")
+        return importlib.import_module(target)
+
+    def exec_module(self, module) -> None:
+        pass   # the target module is already loaded
+
+
+def _tensorflow_version_magic(line: str = "") -> None:
+    """Colab's %tensorflow_version line magic (2020-2022 notebooks start with it)."""
+    print(f"[grader re-run] %tensorflow_version {line.strip()} is a Colab magic; it did nothing here "
+          "(this runtime's TensorFlow is in the report).")
+
+
+def _register_colab_magic() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.register_magic_function(_tensorflow_version_magic, "line", "tensorflow_version")
+
+
 def install_hooks() -> None:
     """Called first in the kernel (IPython startup file) and the script subprocess."""
     raw = os.environ.get(MAX_EPOCHS_ENV, "")
@@ -195,6 +390,9 @@ def install_hooks() -> None:
             _patch_framework(name, max_epochs)
     if not any(isinstance(f, _PatchAfterImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _PatchAfterImport(max_epochs))
+    if not any(isinstance(f, _StandIns) for f in sys.meta_path):
+        sys.meta_path.insert(0, _StandIns())
+    _register_colab_magic()
 
 
 # ---------------------------------------------------------------- plumbing
