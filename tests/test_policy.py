@@ -403,3 +403,42 @@ def test_extensions_file_header_must_fit(tmp_path, rubric):
     parsed = read_extensions(path, GradingPolicy(), rubric.total_points)
     assert parsed.problems == ["ext.csv line 2: score 101 is outside 0 to 100; the row was ignored."]
     assert parsed.entries["rroe"].score == 85.5 and parsed.entries["rroe"].line == 4
+
+
+def test_a_students_own_resubmitted_model_is_not_a_duplicate(rubric):
+    from grader.report.summary import duplicate_models
+
+    first, second = (graded(rubric, BB.format(user="jdoe", when=w, name="DoeJane"), 50)
+                     for w in ("2026-10-01-10-00-00", "2026-10-02-10-00-00"))
+    other = graded(rubric, BB.format(user="rroe", when="2026-10-02-11-00-00", name="RoeRay"), 50)
+    for grade in (first, second, other):
+        grade.model_hashes = {"6.1": "f" * 64}
+    owners = {a: s.key for a, s in apply_policy([first, second], GradingPolicy()).by_archive().items()}
+    assert duplicate_models([first, second], owner=owners) == []
+    owners = {a: s.key for a, s in apply_policy([first, second, other], GradingPolicy()).by_archive().items()}
+    groups = duplicate_models([first, second, other], owner=owners)
+    assert len(groups) == 1 and len(groups[0].members) == 3
+
+
+def test_grade_rescore_command_uses_the_folder_policy(graded_class, rubric, no_grading):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    tmp_path, out = graded_class
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    policy_lines = "\n".join(f"{key} = {json.dumps(value)}" for key, value in POLICY.items() if key != "due")
+    (subs / "grade.toml").write_text(f"[policy]\ndue = {CHICAGO_DUE}\n{policy_lines}\n"
+                                     'submission_times = "../times.csv"\n')
+    result = CliRunner().invoke(main, ["rescore", str(subs), "--out", str(out),
+                                       "--policy-file", str(tmp_path / "extensions.csv"), "--export", "canvas"])
+    assert result.exit_code == 0, result.output
+    assert "Re-scored 10 record(s)" in result.output
+    assert "8 student(s): 4 late, 4 penalised, 2 with an extension or override" in result.output
+    canvas = by_username(out / "canvas_grades.csv", "SIS Login ID")
+    assert (canvas["ggreen"][rubric.title], canvas["eevans"][rubric.title], canvas["hhill"][rubric.title]) == \
+        ("57", "78", "75")
+    (subs / "grade.toml").write_text('[policy]\nattempts = "most"\n')
+    result = CliRunner().invoke(main, ["rescore", str(subs), "--out", str(out)])
+    assert result.exit_code == 2 and "policy.attempts" in result.output and "grade.toml" in result.output
