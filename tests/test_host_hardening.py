@@ -24,9 +24,12 @@ import h5py
 import numpy as np
 import pytest
 
-from grader.limits import MetadataLimits
-from grader.readers import ReadError, layer_summary, read_model_meta
-from grader.readers import model_process
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hostile_models import runtime_image  # noqa: E402,F401
+
+from grader.limits import MetadataLimits  # noqa: E402
+from grader.readers import ReadError, layer_summary, model_process, read_model_meta  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = __name__   # the child imports the hostile readers below by this name
@@ -212,3 +215,99 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# ------------------------------------------- Docker containers of dead runs
+
+GRADE_LIKE = r'''
+import sys
+from pathlib import Path
+from grader.evaluate import docker_backend
+from grader.evaluate.docker_backend import DockerSandbox
+from grader.evaluate.workspace import make_workspace
+from grader.limits import SandboxLimits
+docker_backend.LEASE_SECONDS = 6   # the default (20 s) would only make the test wait longer
+work = Path(sys.argv[2])
+space = make_workspace(work / "work")
+(work / "submission").mkdir()
+(space.job_dir / "runner.py").write_text("import time\ntime.sleep(600)\n")
+(space.job_dir / "job.json").write_text("{}")
+DockerSandbox(image=sys.argv[1]).run(space.job_dir, work / "submission", space.inputs_dir, space.output_dir,
+                                     SandboxLimits(timeout_seconds=900))
+'''
+
+
+def _containers_of(client, pid: int, **filters):
+    return client.containers.list(all=True, filters={"label": f"org.dl-autograder.pid={pid}", **filters})
+
+
+def _wait_for(condition, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    return condition()
+
+
+@pytest.mark.docker
+def test_a_killed_grade_leaves_no_running_container_and_the_next_start_removes_it(runtime_image, tmp_path):
+    from grader.evaluate.docker_backend import DockerSandbox, reap_leftover_containers
+
+    client = DockerSandbox(image=runtime_image).client()
+    grade = subprocess.Popen([sys.executable, "-c", GRADE_LIKE, runtime_image, str(tmp_path)], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        running = _wait_for(lambda: _containers_of(client, grade.pid, status="running"), 90)
+        assert len(running) == 1, grade.stderr.read().decode()[-2000:] if grade.poll() is not None else "none"
+        labels = running[0].labels
+        assert labels["org.dl-autograder.role"] == "sandbox"
+        assert labels["org.dl-autograder.run"].startswith(f"{os.uname().nodename}-{grade.pid}-")
+        assert labels["org.dl-autograder.host"] == os.uname().nodename
+        time.sleep(3)   # the job runs; the lease is being renewed
+        assert _containers_of(client, grade.pid, status="running")
+    finally:
+        os.kill(grade.pid, signal.SIGKILL)
+        grade.wait()
+    killed = time.monotonic()
+    assert _wait_for(lambda: not _containers_of(client, grade.pid, status="running"), 45)
+    assert time.monotonic() - killed < 45
+    left = _containers_of(client, grade.pid)
+    assert [c.status for c in left] == ["exited"]   # stopped, not removed: nobody was left to remove it
+    assert "the grader stopped renewing" in left[0].logs().decode()
+    assert left[0].attrs["State"]["ExitCode"] == 137
+
+    lease = Path(left[0].attrs["HostConfig"]["Binds"][-1].split(":")[0])
+    assert lease.name.startswith("dl-autograder-lease-") and lease.is_dir()
+    os.utime(lease / "lease", (time.time() - 600, time.time() - 600))   # as after a minute or more
+
+    removed = reap_leftover_containers(client)   # what the next `grade` does first
+    assert left[0].name in removed
+    assert _containers_of(client, grade.pid) == []
+    assert not lease.exists()
+
+
+@pytest.mark.docker
+def test_the_reaper_spares_containers_of_live_runs(runtime_image):
+    from grader.evaluate import docker_backend
+
+    client = docker_backend.DockerSandbox(image=runtime_image).client()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live_labels = {**docker_backend.run_labels(), "org.dl-autograder.run": "another-run-of-this-process"}
+    dead_labels = {**docker_backend.run_labels(), "org.dl-autograder.run": "a-dead-run",
+                   "org.dl-autograder.pid": str(dead.pid)}
+    live = client.containers.create(runtime_image, ["true"], labels=live_labels, network_mode="none")
+    gone = client.containers.create(runtime_image, ["true"], labels=dead_labels, network_mode="none")
+    try:
+        removed = docker_backend.reap_leftover_containers(client)
+        assert gone.name in removed and live.name not in removed
+        live.reload()
+        assert live.status == "created"
+    finally:
+        for container in (live, gone):
+            try:
+                container.remove(force=True)
+            except Exception:  # noqa: BLE001 - already removed by the reaper
+                pass

@@ -7,6 +7,7 @@ each run takes about a second) under Docker and bubblewrap alike.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -168,7 +169,14 @@ def test_docker_containers_are_always_removed(runtime_image, tmp_path):
 def test_docker_container_settings(runtime_image, tmp_path):
     limits = SandboxLimits(memory_mb=1024, cpus=0.5, pids=99, tmpfs_mb=64)
     job, submission, inputs, output = (tmp_path / name for name in ("job", "sub", "in", "out"))
-    options = DockerSandbox(image=runtime_image)._container_options(job, submission, inputs, output, limits)
+    from grader.evaluate.docker_backend import Lease, run_id
+
+    lease = Lease()
+    try:
+        options = DockerSandbox(image=runtime_image)._container_options(job, submission, inputs, output, limits,
+                                                                        lease)
+    finally:
+        lease.end()
     assert options["network_mode"] == "none" and options["read_only"] is True
     assert options["mem_limit"] == options["memswap_limit"] == "1024m"
     assert options["nano_cpus"] == 500_000_000 and options["pids_limit"] == 99
@@ -178,7 +186,13 @@ def test_docker_container_settings(runtime_image, tmp_path):
     assert options["volumes"] == {
         str(submission): {"bind": "/submission", "mode": "ro"}, str(inputs): {"bind": "/inputs", "mode": "ro"},
         str(job): {"bind": "/job", "mode": "ro"}, str(output): {"bind": "/output", "mode": "rw"},
+        str(lease.folder): {"bind": "/control", "mode": "ro"},
     }
+    # The runner runs under the watchdog, which stops the container when this run dies.
+    assert options["command"] == ["python3", "/control/watchdog.py", "/control/lease", "20", "--",
+                                  "python3", "/job/runner.py", "/job/job.json"]
+    assert options["labels"]["org.dl-autograder.run"] == run_id()
+    assert options["labels"]["org.dl-autograder.pid"] == str(os.getpid())
 
 
 def test_bwrap_command_binds_only_what_python_needs(tmp_path):
