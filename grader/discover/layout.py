@@ -19,7 +19,9 @@ from pathlib import Path, PurePosixPath
 
 from grader.discover.copies import nested_copies, set_aside
 from grader.discover.elimination import assign_unnamed_plots, resolve_by_elimination
-from grader.discover.models import classify_model, is_saved_model_file, saved_model_dirs, saved_model_of, shape_fits
+from grader.discover.models import (
+    classify_model, is_saved_model_file, same_model_twice, saved_model_dirs, saved_model_of, shape_fits,
+)
 from grader.discover.names import match_parts, normalise
 from grader.records import FoundFile, Intake, Layout, Problem, Role, Severity
 from grader.rubric import Rubric
@@ -41,25 +43,9 @@ _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 def discover(intake: Intake, rubric: Rubric) -> Layout:
     """Classify the files intake extracted. Reads model metadata as data only."""
-    root = intake.root
-    layout = Layout(root=root)
+    layout = Layout(root=intake.root)
     saved_models = saved_model_dirs([f.path for f in intake.files])
-    disagreements = []
-    for directory in saved_models:
-        classified = classify_model(directory, True, root, rubric)
-        layout.files.append(classified.found)
-        disagreements += [classified.problem] if classified.problem else []
-    for extracted in intake.files:
-        path = extracted.path
-        if is_saved_model_file(path, saved_models):
-            continue  # the SavedModel folder stands for its own files
-        suffix = PurePosixPath(path).suffix.lower()
-        if suffix in MODEL_SUFFIXES:
-            classified = classify_model(path, False, root, rubric)
-            layout.files.append(classified.found)
-            disagreements += [classified.problem] if classified.problem else []
-        else:
-            layout.files.append(_classify_other(path, suffix, root, rubric))
+    layout.files, disagreements = _classify(intake, rubric, saved_models)
     copies = nested_copies(layout.files, rubric)
     layout.problems.extend(set_aside(layout.files, copies, rubric))
     _beside_saved_models(layout, saved_models)
@@ -67,9 +53,34 @@ def discover(intake: Intake, rubric: Rubric) -> Layout:
     mtimes = {f.path: f.mtime for f in intake.files if f.mtime is not None}
     layout.problems.extend(assign_unnamed_plots(layout, rubric, mtimes))
     layout.problems.extend(p for p in disagreements if not any(p.path.startswith(c + "/") for c in copies))
+    layout.problems.extend(same_model_twice(layout.files, {f.path: f.sha256 for f in intake.files if f.sha256}, rubric))
     layout.problems.extend(_ambiguities(layout, rubric))
     layout.problems.extend(missing_roles(layout, rubric))
     return layout
+
+
+def _classify(intake: Intake, rubric: Rubric, saved_models: list[str]) -> tuple[list[FoundFile], list[Problem]]:
+    """Every file (a SavedModel folder as one) with its part and role by name
+    and content, and the models whose content disagrees with their name."""
+    files, disagreements = [], []
+
+    def add_model(path: str, is_dir: bool) -> None:
+        classified = classify_model(path, is_dir, intake.root, rubric)
+        files.append(classified.found)
+        disagreements.extend([classified.problem] if classified.problem else [])
+
+    for directory in saved_models:
+        add_model(directory, True)
+    for extracted in intake.files:
+        path = extracted.path
+        if is_saved_model_file(path, saved_models):
+            continue  # the SavedModel folder stands for its own files
+        suffix = PurePosixPath(path).suffix.lower()
+        if suffix in MODEL_SUFFIXES:
+            add_model(path, False)
+        else:
+            files.append(_classify_other(path, suffix, intake.root, rubric))
+    return files, disagreements
 
 
 def _beside_saved_models(layout: Layout, saved_models: list[str]) -> None:

@@ -92,6 +92,25 @@ def _named_model(path, is_dir, part_id, by_content, reasons, meta, summary, rubr
     return ClassifiedModel(found, problem)
 
 
+def same_model_twice(files: list[FoundFile], sha256_by_path: dict[str, str], rubric: Rubric) -> list[Problem]:
+    """One model file handed in for two parts (the 6.2a model saved again as
+    6.2b): each part is still graded on it, and the student is told."""
+    order = [p.id for p in rubric.parts]
+    models = sorted((f for f in files if f.role is Role.MODEL and f.part in order and f.path in sha256_by_path),
+                    key=lambda f: (order.index(f.part), f.path))
+    first: dict[str, FoundFile] = {}
+    problems = []
+    for found in models:
+        earlier = first.setdefault(sha256_by_path[found.path], found)
+        if earlier.part != found.part:
+            problems.append(Problem(
+                "same-model-twice",
+                f"{found.path} ({found.part}) is byte for byte the same file as {earlier.path} ({earlier.part}); "
+                f"each part needs its own trained model: save the {found.part} model as {found.path}",
+                Severity.WARNING, found.path, found.part))
+    return problems
+
+
 def disagreements(meta: ModelMeta | None, summary: dict, part: Part, rubric: Rubric) -> list[str]:
     """In words, what in the model does not fit what ``part`` asks for."""
     if meta is None:
