@@ -299,6 +299,23 @@ def test_a_nested_old_copy_is_reported_once_and_ignored(shared_dir, tmp_path, ru
 
 
 @pytest.mark.shared
+def test_a_copy_intake_already_named_is_ignored_and_reported_once(shared_dir, tmp_path, rubric):
+    # assignment06/assignment06/: intake grades the fuller outer folder and says
+    # it ignores the inner one; discovery must then really ignore it.
+    archive = write_zip(tmp_path / "assignment06_DoeJane.zip", [
+        *folder_entries(SANTOSH, "assignment06/results", T0, skip="_predictions.csv"),
+        ("assignment06/assignment06/results/Assignment_6-1_model.h5", AARTI / "Assignment_6-1_model.h5", T0),
+        ("assignment06/assignment06/results/Assignment_6-2a_model.h5", AARTI / "Assignment_6-2a_model.h5", T0),
+    ])
+    report = check_submission(archive, rubric, tmp_path / "work")
+    assert report.parts()["6.1"]["model"] == ["results/6_1_model.h5"]
+    assert report.parts()["6.2a"]["model"] == ["results/6_2a_model.h5"]
+    copy = problem(report, "duplicate-copy")
+    assert "ignored 'assignment06/assignment06/' (2 files)" in copy.message
+    assert "several-model" not in {p.code for p in report.problems}
+
+
+@pytest.mark.shared
 def test_a_lone_copy_below_the_top_is_the_work(shared_dir, tmp_path, rubric):
     # Nothing at the top: the folder named like the archive is what was handed in.
     archive = write_zip(tmp_path / "assignment06_DoeJane.zip",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from grader.intake.layout import folder_key, marker_folders
-from grader.records import FoundFile, Problem, Role, Severity
+from grader.records import FoundFile, Intake, Problem, Role, Severity
 from grader.rubric import Rubric
 
 _GRADED = (Role.MODEL, Role.PREDICTIONS, Role.METRICS, Role.PLOT)
@@ -39,20 +39,36 @@ def nested_copies(files: list[FoundFile], rubric: Rubric) -> dict[str, str]:
     return copies if _graded(top) else {}
 
 
-def set_aside(files: list[FoundFile], copies: dict[str, str], rubric: Rubric) -> list[Problem]:
-    """Mark every file of every copy as not graded; one info problem per copy."""
+def set_aside(files: list[FoundFile], copies: dict[str, str], rubric: Rubric,
+              reported: set[str] = frozenset()) -> list[Problem]:
+    """Mark every file of every copy as not graded; one info problem per copy
+    that intake has not already reported (``reported``: root-relative folders)."""
     problems = []
     for folder, why in copies.items():
         inside = [f for f in files if _under(f.path, folder)]
         for found in inside:
             found.role, found.part, found.candidates, found.confidence = Role.OTHER, None, [], 0.0
             found.reasons = [f"inside '{folder}/', a nested copy of the {rubric.folder} folder, which is not graded"]
+        if folder in reported:
+            continue
         problems.append(Problem(
             "duplicate-copy",
             f"'{folder}/' looks like an older copy of the {rubric.folder} folder ({why}); its {len(inside)} "
             f"file(s) were not graded, the files at the top were. Leave old copies out of the zip.",
             Severity.INFO, folder))
     return problems
+
+
+def copies_reported_by_intake(intake: Intake) -> set[str]:
+    """The copies intake's root choice already named (`assignment06/assignment06/`
+    beside a fuller `assignment06/`), as folders relative to the root."""
+    try:
+        prefix = intake.root.relative_to(intake.work_dir).as_posix()
+    except ValueError:
+        return set()
+    prefix = "" if prefix == "." else prefix + "/"
+    return {p.path[len(prefix):] for p in intake.problems
+            if p.code == "duplicate-copy" and p.path and p.path.startswith(prefix)}
 
 
 def _folders(files: list[FoundFile]) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from grader.discover.copies import nested_copies, set_aside
+from grader.discover.copies import copies_reported_by_intake, nested_copies, set_aside
 from grader.discover.elimination import assign_unnamed_plots, resolve_by_elimination
 from grader.discover.models import (
     classify_model, is_saved_model_file, same_model_twice, saved_model_dirs, saved_model_of, shape_fits,
@@ -47,7 +47,7 @@ def discover(intake: Intake, rubric: Rubric) -> Layout:
     saved_models = saved_model_dirs([f.path for f in intake.files])
     layout.files, disagreements = _classify(intake, rubric, saved_models)
     copies = nested_copies(layout.files, rubric)
-    layout.problems.extend(set_aside(layout.files, copies, rubric))
+    layout.problems.extend(set_aside(layout.files, copies, rubric, copies_reported_by_intake(intake)))
     _beside_saved_models(layout, saved_models)
     resolve_by_elimination(layout)
     mtimes = {f.path: f.mtime for f in intake.files if f.mtime is not None}
