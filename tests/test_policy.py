@@ -119,6 +119,15 @@ def class_policy(tmp_path, rubric, **changes) -> ClassPolicy:
                        load_class_policy(rubric, {"submission_times": str(tmp_path / "times.csv")}).times)
 
 
+def read_extensions_text(text: str, policy: GradingPolicy):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "extensions.csv"
+        path.write_text(text)
+        return read_extensions(path, policy, 100.0)
+
+
 def by_username(csv_path: Path, column: str) -> dict[str, dict]:
     table = pd.read_csv(csv_path, keep_default_na=False, dtype=str)
     return {row[column]: row for row in table.to_dict("records")}
@@ -364,6 +373,10 @@ def test_best_and_first_and_aliases(rubric):
     latest = apply_policy(grades, GradingPolicy(attempts="latest", aliases=aliases)).students[0]
     assert latest.archive == "assignment06_DoeJane.zip" and latest.status == "error"   # no time: after the timed
     assert "then the 1 attempt(s) of unknown time, by file name" in latest.why
+    late = GradingPolicy(due="2026-10-02T00:00:00+00:00", late_penalty="per_day", aliases=aliases)
+    extended = apply_policy(grades[:2], late, read_extensions_text("username,due,score,reason\n"
+                                                                   "Doe Jane,2026-10-04,,flu\n", late)).students[0]
+    assert extended.key == "jdoe" and extended.extension.line == 2 and extended.penalty == 0   # found by its alias
     apart = apply_policy(grades, GradingPolicy(attempts="best")).students
     assert sorted(s.key for s in apart) == ["doe jane", "jdoe"]
     assert next(s for s in apart if s.key == "doe jane").status == "error"

@@ -21,7 +21,7 @@ from datetime import datetime
 from grader.policy.config import GradingPolicy
 from grader.policy.extensions import Extension, PolicyFile, SubmissionTimes
 from grader.policy.lateness import Lateness, SubmissionTime, assess, submission_time
-from grader.policy.students import group_by_student, merged_student
+from grader.policy.students import group_by_student, merged_student, resolve_alias
 from grader.records import Student
 from grader.score.records import SubmissionGrade
 
@@ -144,23 +144,39 @@ def apply_policy(grades: list[SubmissionGrade], policy: GradingPolicy, extension
     standing = ClassStanding(policy, problems=list(extensions.problems) + list(times.problems),
                              extensions_file=extensions.path)
     groups = group_by_student(grades, policy.aliases)
+    entries = _by_student(extensions, policy, standing.problems)
+    by_username = {resolve_alias(key, policy.aliases): when for key, when in times.by_username.items()}
     for key, attempts in groups.items():
-        standing.students.append(_student_grade(key, attempts, policy, extensions.entries.get(key),
-                                                _recorded_times(key, attempts, times, standing.problems)))
-    for key, entry in extensions.entries.items():
+        standing.students.append(_student_grade(key, attempts, policy, entries.get(key),
+                                                _recorded_times(key, attempts, times, by_username,
+                                                                standing.problems)))
+    for key, entry in entries.items():
         if key not in groups:
             standing.problems.append(f"line {entry.line}: no archive from '{entry.username}' is in this class, so "
                                      f"the {entry.kind} was not applied; check the username (or add an alias).")
     return standing
 
 
+def _by_student(extensions: PolicyFile, policy: GradingPolicy, problems: list[str]) -> dict[str, Extension]:
+    """The extensions file's rows under the students' keys (aliases applied)."""
+    entries: dict[str, Extension] = {}
+    for entry in extensions.entries.values():
+        key = resolve_alias(entry.key, policy.aliases)
+        if key in entries:
+            problems.append(f"line {entry.line}: {entry.username} is the same student as line "
+                            f"{entries[key].line} (an alias); the row was ignored.")
+        else:
+            entries[key] = entry
+    return entries
+
+
 def _recorded_times(key: str, attempts: list[SubmissionGrade], times: SubmissionTimes,
-                    problems: list[str]) -> dict[str, datetime]:
+                    by_username: dict[str, datetime], problems: list[str]) -> dict[str, datetime]:
     recorded = {g.archive: times.by_archive[g.archive] for g in attempts if g.archive in times.by_archive}
-    if key in times.by_username:
+    if key in by_username:
         untimed = [g for g in attempts if g.archive not in recorded]
         if len(untimed) == 1:
-            recorded[untimed[0].archive] = times.by_username[key]
+            recorded[untimed[0].archive] = by_username[key]
         elif untimed:
             problems.append(f"submission times: '{key}' has {len(untimed)} archives, so a username row cannot say "
                             "which one it times; give the archive column instead.")

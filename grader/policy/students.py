@@ -26,7 +26,11 @@ def own_key(student: Student, archive: str) -> str:
 
 
 def student_key(student: Student, archive: str, aliases: dict[str, str]) -> str:
-    key = own_key(student, archive)
+    return resolve_alias(own_key(student, archive), aliases)
+
+
+def resolve_alias(key: str, aliases: dict[str, str]) -> str:
+    """The key a (folded) key is grouped under: its alias's target, followed to the end."""
     seen = {key}
     while key in aliases:                 # an alias may point at another alias
         key = aliases[key]
