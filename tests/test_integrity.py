@@ -154,17 +154,19 @@ def test_a_lower_figure_fails_without_an_integrity_flag(tmp_path, rubric):
     assert "0.0150 lower than the recomputed 0.9900" in result.message and "integrity" not in result.message
 
 
-@pytest.mark.parametrize("reported, correct, passed", [
-    (0.99, 9856, True),     # "0.99" stands for 0.985..0.995: 0.9856 rounds to it
-    (0.99, 9800, False),    # 0.980 does not
-    (99.1, 9908, True),     # a percentage: 0.991
+@pytest.mark.parametrize("reported, correct, passed, rounding, shown", [
+    (0.99, 9856, True, 0.005, 0.99),      # "0.99" stands for 0.985..0.995: 0.9856 rounds to it
+    (0.99, 9800, False, 0.005, 0.99),     # 0.980 does not
+    (99.1, 9908, True, 0.0005, 0.991),    # a percentage
+    (1.0, 9935, False, 0.0, 1.0),         # "1.0" is no rounded figure: perfect accuracy claimed
 ])
-def test_the_figure_is_allowed_its_rounding(tmp_path, rubric, reported, correct, passed):
+def test_the_figure_is_allowed_its_rounding(tmp_path, rubric, reported, correct, passed, rounding, shown):
     labels = synthetic_labels()
     result = check(rubric, "6.1", metrics_file(tmp_path, "6.1", reported), evaluation("6.1", labels, correct), labels)
     assert result.passed is passed
-    assert result.evidence["rounding"] == 0.005 if reported == 0.99 else 0.0005
-    assert result.evidence["reported_accuracy"] == (0.991 if reported == 99.1 else 0.99)
+    assert result.evidence["rounding"] == rounding
+    assert result.evidence["reported_accuracy"] == shown
+    assert result.evidence.get("integrity_flag", False) is (not passed)
 
 
 @pytest.mark.shared
@@ -209,7 +211,7 @@ def test_a_notebook_figure_is_checked_and_the_report_shows_the_computation(tmp_p
     for text in ("How your reported accuracy was checked", source, "<th>Test images, n</th><td>10,000</td>",
                  "<td>0.00094</td>", "<th>k (standard errors allowed)</th><td>3</td>", "<th>Floor</th><td>0.002</td>",
                  "<th>Rounding of the reported figure</th><td>0.0005</td>",
-                 "<th>Threshold, max(floor, k × se) + rounding</th><td>0.0033</td>",
+                 "<th>Threshold, max(floor, k × se) + rounding</th><td>0.0033</td>", "<td>0.9990, from the notebook",
                  "<td>+0.0080 (8.5 se)</td>", "flagged: higher than recomputed",
                  "|0.9990 − 0.9910| = 0.0080 &gt; max(floor 0.0020, 3 × se 0.00094)"):
         assert text in shown, text

@@ -87,9 +87,10 @@ def accuracy_vs_baseline(ctx: CheckContext, points: float, params: dict) -> Chec
 # reported_metrics_match's defaults; rubrics/assignment06.toml says why these.
 DEFAULT_K = 3.0           # standard errors of the recomputed accuracy
 DEFAULT_FLOOR = 0.002     # the least difference ever flagged, as a fraction
-# A figure shown with fewer than two decimals (0.9, 1.0) is too coarse to count as
-# a claim; its rounding allowance stays that of two decimals.
-MAX_ROUNDING = 0.005
+# A figure written with fewer decimals (1.0, 0.9) gets no rounding allowance:
+# json writes an exact 1.0 as "1.0", and a claim of perfect accuracy must not
+# pass against a recomputed 0.993 as if it were rounded.
+MIN_ROUNDED_DECIMALS = 2
 
 
 @dataclass
@@ -163,7 +164,8 @@ def _decimals(value: float) -> int | None:
 
 
 def _rounding(decimals: int | None) -> float:
-    return 0.0 if decimals is None else min(0.5 * 10.0 ** -decimals, MAX_ROUNDING)
+    """Half a unit in the last decimal written: "0.99" stands for 0.985 to 0.995."""
+    return 0.0 if decimals is None or decimals < MIN_ROUNDED_DECIMALS else 0.5 * 10.0 ** -decimals
 
 
 def _test_size(ctx: CheckContext) -> int | None:

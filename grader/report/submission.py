@@ -294,6 +294,13 @@ def _with_source(reported: dict[str, Any] | None, evidence: dict[str, Any] | Non
     return {**reported, "file": evidence.get("reported_source")}
 
 
+def _fixed(value: Any) -> str:
+    """An accuracy or threshold with four decimals, as the check's message writes it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return formatting.plain(value)
+    return f"{value:.4f}"
+
+
 def _small(value: Any) -> str:
     """0.00005 as written, not 5e-05."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -308,22 +315,22 @@ def _reported_check_view(evidence: dict[str, Any] | None) -> ReportedCheckView |
     se, spread = evidence.get("standard_error"), evidence.get("standard_errors")
     difference = evidence.get("difference")
     rows = [
-        ("You reported", f"{number(evidence.get('reported_accuracy'))}, {number(evidence.get('reported_source'))}"),
-        ("Grader recomputed", f"{number(evidence.get('recomputed_accuracy'))}"
+        ("You reported", f"{_fixed(evidence.get('reported_accuracy'))}, {number(evidence.get('reported_source'))}"),
+        ("Grader recomputed", f"{_fixed(evidence.get('recomputed_accuracy'))}"
                               + (f" ({evidence['scaling']} scaling)" if evidence.get("scaling") else "")),
         ("Test images, n", number(evidence.get("n"))),
         ("Standard error, se = √(p(1−p)/n)", "—" if se is None else f"{se:.5f}"),
         ("k (standard errors allowed)", number(evidence.get("k"))),
         ("Floor", number(evidence.get("floor"))),
         ("Rounding of the reported figure", _small(evidence.get("rounding"))),
-        ("Threshold, max(floor, k × se) + rounding", number(evidence.get("threshold"))),
+        ("Threshold, max(floor, k × se) + rounding", _fixed(evidence.get("threshold"))),
         ("Difference, reported − recomputed",
          ("—" if difference is None else f"{difference:+.4f}") + (f" ({spread} se)" if spread is not None else "")),
     ]
     if evidence.get("matched_scaling"):
         rows.append((f"Recomputed on {evidence['matched_scaling']} scaling",
-                     f"{number(evidence.get('matched_accuracy'))} on {number(evidence.get('matched_n'))} images, "
-                     f"threshold {number(evidence.get('matched_threshold'))}"))
+                     f"{_fixed(evidence.get('matched_accuracy'))} on {number(evidence.get('matched_n'))} images, "
+                     f"threshold {_fixed(evidence.get('matched_threshold'))}"))
     return ReportedCheckView(rows=rows, computation=number(evidence.get("computation")),
                              verdict=number(evidence.get("verdict")), flagged=bool(evidence.get("integrity_flag")))
 
