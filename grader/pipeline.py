@@ -198,7 +198,11 @@ def _evaluate(report: CheckReport, rubric: Rubric, sandbox, data: HeldOutData, w
         report.intake.root, models, imagenet, inputs, data.imagenet_files if imagenet else None,
         sandbox, rubric.sandbox, work_root / "_sandbox" / report.intake.work_dir.name)
     evaluation.imagenet.update(imagenet_missing)
-    return evaluation
+    from grader.evaluate.runtimes import retry_failed_loads   # a model only Keras 2 loads: the keras2 runtime
+
+    return retry_failed_loads(evaluation, sandbox, lambda other, parts: evaluate_submission(
+        report.intake.root, [m for m in models if m.part in parts], [], inputs, None, other, rubric.sandbox,
+        work_root / "_sandbox" / f"{report.intake.work_dir.name}-keras2"))
 
 
 def _model_jobs(report: CheckReport, rubric: Rubric, data: HeldOutData):

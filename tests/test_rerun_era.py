@@ -366,3 +366,33 @@ def test_grade_image_build_keras2_is_idempotent(keras2_image):
     done = CliRunner().invoke(main, ["image", "build", "--runtime", "keras2", "--base-image", BASE_IMAGE])
     assert done.exit_code == 0, done.output
     assert f"Built {keras2_image}" in done.output
+
+
+# ------------------------------------------------- evaluation's fallback
+
+
+def test_a_model_no_current_loader_reads_is_retried_in_keras2():
+    """The evaluate stage's hook: only a model every loader rejected goes to
+    the keras2 runtime; what that run loads replaces the failure, with a note."""
+    from grader.records import Evaluation, ModelEvaluation
+
+    backend = bwrap_backend("keras3")
+    bwrap_backend("keras2")
+    rejected = ModelEvaluation(part="6.1", path="results/old.h5", ok=False, message="6.1: no loader read it",
+                               architecture={"loader_errors": {"keras3-safe": "ValueError: bad config",
+                                                               "tf_keras": "TypeError: unknown argument"}})
+    missing = ModelEvaluation(part="6.2a", path="results/gone.h5", ok=False, message="6.2a: not in the submission")
+    evaluation = Evaluation(backend="bwrap", status="ok", models={"6.1": rejected, "6.2a": missing})
+    asked = []
+
+    def evaluate(other, parts):
+        asked.append((other.runtime, other.python, parts))
+        return Evaluation(backend="bwrap", status="ok", models={"6.1": ModelEvaluation(
+            part="6.1", path="results/old.h5", ok=True, loader="tf_keras")})
+
+    merged = runtimes.retry_failed_loads(evaluation, backend, evaluate)
+    assert asked == [("keras2", runtimes.get("keras2").host_python(), ["6.1"])]
+    assert merged.models["6.1"].ok and merged.models["6.1"].message == (
+        "6.1: loaded in the Keras 2 runtime (TensorFlow 2.15 with Keras 2.15); every loader of the keras3 "
+        "runtime rejected it")
+    assert merged.models["6.2a"] is missing

@@ -410,39 +410,40 @@ def _decide(clues: _Clues) -> tuple[str, str]:
 # --------------------------------------------------- evaluation's fallback
 
 
-def keras2_fallback(evaluation, run_again: Callable[[Any], Any], sandbox, log: Log | None = None):
+def retry_failed_loads(evaluation, sandbox, evaluate: Callable[[Any, list[str]], Any]):
     """Model evaluation keeps its loader chain (Keras 3, then tf_keras, then
-    SavedModel); a model that none of them loads in the current runtime is
-    tried once more in the Keras 2 runtime, when this machine has it.
-
-    ``run_again(sandbox)`` evaluates the submission's failed-to-load models in
-    the given sandbox and returns an Evaluation; its loaded models replace the
-    failures, each with a note. Returns ``evaluation``.
-    """
+    SavedModel); a model that every loader of the current runtime rejected is
+    tried once more in the Keras 2 runtime (TensorFlow 2.15), when this machine
+    has it. ``evaluate(other_sandbox, parts)`` evaluates those parts' models
+    there and returns an Evaluation; each model it loads replaces the failure,
+    with a note. Returns ``evaluation``."""
     if evaluation is None or not getattr(evaluation, "models", None):
         return evaluation
     failed = [part for part, model in evaluation.models.items() if _failed_to_load(model)]
     if not failed:
         return evaluation
-    other, why = sandbox_for(sandbox, RUNTIMES["keras2"])
-    if other is None or other is sandbox:
+    current = getattr(sandbox, "runtime", DEFAULT_RUNTIME)
+    if current == "keras2":
         return evaluation
-    retried = run_again(other, failed)
+    other, _ = sandbox_for(sandbox, RUNTIMES["keras2"])
+    if other is None:
+        return evaluation
+    retried = evaluate(other, failed)
     for part in failed:
-        model = (retried.models if retried is not None else {}).get(part)
+        model = (getattr(retried, "models", None) or {}).get(part)
         if model is not None and model.ok:
-            model.message = (model.message + "; " if model.message else f"{part}: ") + \
-                "loaded in the Keras 2 runtime (TensorFlow 2.15), which the current runtime could not"
+            model.message = "; ".join(filter(None, [model.message, (
+                f"{part}: loaded in the Keras 2 runtime ({RUNTIMES['keras2'].title}); every loader of the "
+                f"{current} runtime rejected it")]))
             evaluation.models[part] = model
     return evaluation
 
 
 def _failed_to_load(model) -> bool:
-    """A model every loader rejected (not a missing file or a timeout)."""
-    if model.ok:
+    """A model every loader rejected (not a missing file, a timeout or a bad prediction)."""
+    if model.ok or model.loader is not None:
         return False
-    errors = (model.architecture or {}).get("loader_errors") or {}
-    return bool(errors) and model.loader is None
+    return bool((model.architecture or {}).get("loader_errors"))
 
 
 # ---------------------------------------------------------------------- CLI
