@@ -31,7 +31,7 @@ def build_class(out: Path, students: int, attempts: int) -> int:
     from grader import rubric as rubric_module
     from grader.intake.identity import identify_student
     from grader.records import CheckResult
-    from grader.report import output_paths, render_submission_html, write_submission_outputs
+    from grader.report import output_paths, write_submission_outputs
     from grader.report.formatting import to_json
     from grader.atomic import atomic_write_text
     from grader.score.records import PartGrade, SubmissionGrade

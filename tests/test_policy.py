@@ -176,14 +176,14 @@ def test_invalid_policy_rows_are_reported_by_line_and_change_nothing(graded_clas
     assert "extensions.csv line 4: 'next friday' is not an ISO date-time" in problems
     assert "extensions.csv line 5: a score override needs a reason" in problems
     assert "extensions.csv line 7: ccole already has a row (line 2)" in problems
-    assert "line 6: no archive from 'zzz' is in this class" in problems
+    assert "extensions.csv line 6: no archive from 'zzz' is in this class" in problems
     assert len(standing.problems) == 4
     students = {s.key: s for s in standing.students}
     assert students["ddiaz"].extension is None and students["ddiaz"].penalty == 30   # its bad row did nothing
     assert students["ffox"].override is None and students["ffox"].final_score == 66
     assert students["ccole"].override is None and students["ccole"].final_score == 90  # the second row is ignored
     index = (out / "index.html").read_text()
-    assert "extensions.csv line 4" in index and "line 6: no archive from" in index
+    assert "extensions.csv line 4" in index and "extensions.csv line 6: no archive from" in index
 
 
 def test_grades_csv_and_lms_rows_are_one_per_student(graded_class, rubric):

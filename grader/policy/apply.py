@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from grader.policy.config import GradingPolicy
 from grader.policy.extensions import Extension, PolicyFile, SubmissionTimes
@@ -152,8 +153,8 @@ def apply_policy(grades: list[SubmissionGrade], policy: GradingPolicy, extension
                                                                 standing.problems)))
     for key, entry in entries.items():
         if key not in groups:
-            standing.problems.append(f"line {entry.line}: no archive from '{entry.username}' is in this class, so "
-                                     f"the {entry.kind} was not applied; check the username (or add an alias).")
+            standing.problems.append(f"{_where(extensions, entry)}: no archive from '{entry.username}' is in this "
+                                     f"class, so the {entry.kind} was not applied; check the username (or add an alias).")
     return standing
 
 
@@ -163,11 +164,15 @@ def _by_student(extensions: PolicyFile, policy: GradingPolicy, problems: list[st
     for entry in extensions.entries.values():
         key = resolve_alias(entry.key, policy.aliases)
         if key in entries:
-            problems.append(f"line {entry.line}: {entry.username} is the same student as line "
+            problems.append(f"{_where(extensions, entry)}: {entry.username} is the same student as line "
                             f"{entries[key].line} (an alias); the row was ignored.")
         else:
             entries[key] = entry
     return entries
+
+
+def _where(extensions: PolicyFile, entry: Extension) -> str:
+    return f"{Path(extensions.path).name} line {entry.line}" if extensions.path else f"line {entry.line}"
 
 
 def _recorded_times(key: str, attempts: list[SubmissionGrade], times: SubmissionTimes,
@@ -197,7 +202,8 @@ def _student_grade(key: str, grades: list[SubmissionGrade], policy: GradingPolic
     chosen, why = _choose(attempts, policy)
     chosen.counts = True
     if extension is not None:
-        why += f" The due date is {extension.due.isoformat()} for this student (extension: {extension.reason or 'no reason given'})."
+        reason = extension.reason or "no reason given"
+        why += f" The due date is {extension.due.isoformat()} for this student (extension: {reason})."
     if override is not None:
         why += f" The instructor set the score to {override.score:g} ({override.reason}); no penalty applies to it."
     student = merged_student(chosen.grade.student, [a.grade.student for a in attempts])

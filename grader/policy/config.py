@@ -30,7 +30,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ATTEMPT_RULES = ("latest", "best", "first")
 PENALTY_UNITS = {"per_day": timedelta(days=1), "per_hour": timedelta(hours=1)}
 
 

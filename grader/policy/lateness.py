@@ -59,7 +59,8 @@ def submission_time(student: Student, archive: str, policy: GradingPolicy,
     """The most trustworthy submission time of one archive."""
     if recorded and archive in recorded:
         when = recorded[archive]
-        return SubmissionTime(when, "submission-times", f"submitted {_shown(when, policy)}, from the submission-times file")
+        return SubmissionTime(when, "submission-times",
+                              f"submitted {_shown(when, policy)}, from the submission-times file")
     if student.attempt:
         try:
             naive = datetime.strptime(student.attempt, BLACKBOARD_TIME)
