@@ -440,8 +440,9 @@ def retry_failed_loads(evaluation, sandbox, evaluate: Callable[[Any, list[str]],
 
 
 def _failed_to_load(model) -> bool:
-    """A model every loader rejected (not a missing file, a timeout or a bad prediction)."""
-    if model.ok or model.loader is not None:
+    """A Keras 2 format (HDF5) model every loader rejected (not a missing file,
+    a timeout or a bad prediction; a .keras file is Keras 3's own format)."""
+    if model.ok or model.loader is not None or PurePosixPath(model.path).suffix.lower() not in (".h5", ".hdf5"):
         return False
     return bool((model.architecture or {}).get("loader_errors"))
 
