@@ -115,7 +115,7 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
         rerun=RerunOptions(max_epochs, cell_timeout, total_timeout) if rerun else None, policy=class_policy),
         len(archives))
     _print_summary(summary, out)
-    _print_standing(summary.standing)
+    _print_standing(summary.standing, already_warned=class_policy.problems)
     if summary.interrupted:
         sys.exit(130)
     sys.exit(1 if summary.errors else 0)
@@ -137,7 +137,7 @@ def _load_policy(rubric: Rubric, settings, policy_file: Path | None, submission_
     return loaded
 
 
-def _print_standing(standing) -> None:
+def _print_standing(standing, already_warned: list[str]) -> None:
     if standing is None:
         return
     students = standing.students
@@ -146,7 +146,8 @@ def _print_standing(standing) -> None:
     console.print(f"{len(students)} student(s): {len(late)} late, {len(penalised)} penalised, "
                   f"{len(standing.adjusted)} with an extension or override")
     for problem in standing.problems:
-        err.print(f"[yellow]not applied:[/] {escape(problem)}")
+        if problem not in already_warned:
+            err.print(f"[yellow]not applied:[/] {escape(problem)}")
 
 
 @main.command("rescore")
@@ -180,7 +181,7 @@ def rescore_cmd(folder, out, rubric_name, policy_file, submission_times, exports
     standing = rescore(out, rubric, class_policy, tuple(exports))
     console.print(f"Re-scored {sum(len(s.attempts) for s in standing.students)} record(s) in "
                   f"{time.monotonic() - started:.2f} s -> {out / 'grades.csv'}")
-    _print_standing(standing)
+    _print_standing(standing, already_warned=class_policy.problems)
 
 
 def _choose_sandbox(name: str):
