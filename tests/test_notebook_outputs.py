@@ -125,12 +125,15 @@ def test_evaluate_value_and_chollets_bare_test_acc(tmp_path):
              stream(f"10000/10000 [{BAR}] - 1s 72us/step\n"), value("0.9908000230789185", 12), count=12),
         code("model.evaluate(x_test, y_test, return_dict=True)",
              value("{'loss': 0.0301, 'accuracy': 0.9905}", 13), count=13),
+        code("test_loss, test_acc", value("(0.03158, 0.9902)", 14), count=14),
+        code("train_loss, train_acc", value("(0.0102, 0.9968)", 15), count=15),
     ])
     figures = reported_figures(read_notebook(path))
     assert [(f.kind, round(f.accuracy, 4), f.loss) for f in figures] == [
         ("evaluate-result", 0.9911, pytest.approx(0.029737198)),
         ("printed", 0.9908, None),
         ("evaluate-result", 0.9905, pytest.approx(0.0301)),
+        ("evaluate-result", 0.9902, pytest.approx(0.03158)),
     ]
 
 
@@ -234,7 +237,8 @@ def test_one_notebook_for_every_part_is_split_by_headings_and_data_sets(tmp_path
                   "x_train, x_test = x_train.astype('float32') / 255, x_test.astype('float32') / 255")
     write_notebook(root / "Assignment06_Doe.ipynb", [
         new_markdown_cell("# DSC 650 Week 6"),
-        code("import numpy as np\nfrom keras.datasets import mnist, cifar10\nfrom keras import layers, models", count=1),
+        code("import numpy as np\nfrom keras.datasets import mnist, cifar10\nfrom keras import layers, models",
+             count=1),
         new_markdown_cell("## Convnet on handwritten digits"),
         code(MNIST_LOAD, count=2),
         code(MNIST_MODEL + "\nmodel.fit(train_images, train_labels, epochs=5, batch_size=64)", count=3),

@@ -129,7 +129,8 @@ class Tolerance:
         """``max(floor 0.0020, 3 × se 0.00094) + rounding 0.0005 = 0.0033``, with se's own terms."""
         se = self.standard_error
         if se is None:
-            return f"floor {self.floor:.4f} + rounding {self.rounding:.4f} = {self.threshold:.4f} (test-set size unknown)"
+            return (f"floor {self.floor:.4f} + rounding {self.rounding:.4f} = {self.threshold:.4f} "
+                    "(test-set size unknown)")
         return (f"max(floor {self.floor:.4f}, {self.k:g} × se {se:.5f}) + rounding {self.rounding:.4f} = "
                 f"{self.threshold:.4f}, where se = √(p(1−p)/n) with p = {self.recomputed:.4f}, n = {self.n:,}")
 

@@ -51,8 +51,11 @@ _FIT_CALL = re.compile(r"\.fit(?:_generator)?\s*\(")
 _RESULT_LIST = re.compile(rf"^\s*[\[(]\s*(?P<loss>{_NUMBER})\s*,\s*(?P<number>{_NUMBER})\s*,?\s*[\])]\s*$")
 _RESULT_DICT_PAIR = re.compile(rf"['\"](?P<name>\w+)['\"]\s*:\s*(?:np\.float(?:16|32|64)\()?(?P<number>{_NUMBER})")
 _BARE_NUMBER = re.compile(rf"^\s*(?:np\.float(?:16|32|64)\()?(?P<number>{_NUMBER})\)?\s*(?P<percent>%)?\s*$")
-# The cell's last line shows a test-accuracy variable: `test_acc`, `print(test_accuracy)`.
+# The cell's last line shows a test-accuracy variable: `test_acc`, `print(test_accuracy)`,
+# or the pair evaluate returned: `test_loss, test_acc`.
 _SHOWS_TEST_VARIABLE = re.compile(r"^\s*(?:print\s*\(\s*)?(?P<name>[A-Za-z_]\w*)\s*\)?\s*;?\s*$")
+_SHOWS_TEST_PAIR = re.compile(r"^\s*(?:print\s*\(\s*)?\(?\s*(?P<loss>[A-Za-z_]\w*)\s*,\s*(?P<name>[A-Za-z_]\w*)\s*\)?"
+                              r"\s*\)?\s*;?\s*$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MAX_LINE = 500       # longer output lines are tables or arrays, not a printed figure
 _MAX_LINES = 20_000   # output lines looked at per notebook
@@ -95,7 +98,8 @@ def reported_figures(info: NotebookInfo) -> list[ReportedFigure]:
 
 def _cell_figures(cell: NotebookCell, lines: list[str]) -> list[ReportedFigure]:
     evaluates_test = _evaluates_test_data(cell.source)
-    shows_test_variable = _last_line_shows_test_variable(cell.source)
+    shows_test_variable = _last_line_shows(_SHOWS_TEST_VARIABLE, cell.source)
+    shows_test_pair = _last_line_shows(_SHOWS_TEST_PAIR, cell.source)
     figures = []
     after_epoch_header = False
     for line in lines:
@@ -111,7 +115,7 @@ def _cell_figures(cell: NotebookCell, lines: list[str]) -> list[ReportedFigure]:
             continue
         after_epoch_header = False
         found = _from_printed(cell, line)
-        if not found and evaluates_test:
+        if not found and (evaluates_test or shows_test_pair):
             found = _from_evaluate_result(cell, line)
         if not found and shows_test_variable:
             found = _from_bare_number(cell, line)
@@ -154,12 +158,13 @@ def _evaluates_test_data(source: str) -> bool:
     return False
 
 
-def _last_line_shows_test_variable(source: str) -> bool:
+def _last_line_shows(pattern: re.Pattern[str], source: str) -> bool:
+    """The cell's last code line is ``pattern`` with a test-accuracy name (and a loss name, for a pair)."""
     lines = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    if not lines:
+    match = pattern.match(lines[-1]) if lines else None
+    if match is None or not _is_test_accuracy(scalar_key(match.group("name"))):
         return False
-    match = _SHOWS_TEST_VARIABLE.match(lines[-1])
-    return bool(match) and _is_test_accuracy(scalar_key(match.group("name")))
+    return "loss" not in pattern.groupindex or "loss" in scalar_key(match.group("loss")).split("_")
 
 
 def _is_test_accuracy(key: str) -> bool:
