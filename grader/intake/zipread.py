@@ -128,6 +128,8 @@ def entry_chunks(fh: BinaryIO, info: zipfile.ZipInfo, limit: int, progress: Prog
 
 
 def _data_start(fh: BinaryIO, info: zipfile.ZipInfo) -> int:
+    if info.header_offset < 0:   # zipfile computes it from the index; a damaged index gives less than 0
+        raise EntryError("corrupt-entry", "is missing from the archive (the index points before its start)")
     fh.seek(info.header_offset)
     header = fh.read(_LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size or not header.startswith(_LOCAL_SIGNATURE):

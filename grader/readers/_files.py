@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+import tokenize
 from pathlib import Path
 
 from grader.readers.errors import ReadError
+
+# What np.load raises for a damaged .npy: its header is parsed with tokenize
+# and ast, which raise their own errors besides numpy's ValueError.
+DAMAGED_NPY_ERRORS = (ValueError, OSError, EOFError, tokenize.TokenError, SyntaxError)
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)", re.IGNORECASE)
 

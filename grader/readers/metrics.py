@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.readers._files import decode_text, looks_binary, numbers_in, parse_number, read_capped
+from grader.readers._files import DAMAGED_NPY_ERRORS, decode_text, looks_binary, numbers_in, parse_number, read_capped
 from grader.readers.caps import MAX_METRICS_BYTES
 from grader.readers.errors import ReadError
 from grader.readers.safe_pickle import Opaque, UnsafePickle, safe_load
@@ -196,7 +196,7 @@ def _from_npy(shown: str, data: bytes) -> MetricsFile:
         return _from_pickle(shown, data[header_end:], "npy-pickle")
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except DAMAGED_NPY_ERRORS as exc:
         raise ReadError(
             "metrics-unreadable", f"{shown} is a damaged .npy file ({exc}): write metrics.json like {CANONICAL_EXAMPLE}."
         ) from None

@@ -18,7 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.readers._files import decode_text, looks_binary, numbers_in, parse_number, read_capped
+from grader.readers._files import (
+    DAMAGED_NPY_ERRORS,
+    decode_text,
+    looks_binary,
+    numbers_in,
+    parse_number,
+    read_capped,
+)
 from grader.readers.caps import MAX_PREDICTION_ROWS, MAX_PREDICTIONS_BYTES
 from grader.readers.errors import ReadError
 from grader.records import PredictionsFile
@@ -199,7 +206,7 @@ class _Reader:
                 detail = "the .npy holds Python objects, which the grader does not unpickle"
                 raise self.fail("predictions-unreadable", detail) from None
             raise self.fail("predictions-unreadable", f"the .npy file is damaged ({exc})") from None
-        except (OSError, EOFError) as exc:
+        except DAMAGED_NPY_ERRORS as exc:
             raise self.fail("predictions-unreadable", f"the .npy file is damaged ({exc})") from None
         if array.ndim >= 1:
             _check_row_count(self.shown, array.shape[0])
