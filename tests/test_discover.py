@@ -391,3 +391,20 @@ def test_without_usable_times_elimination_alone_decides_and_says_so(shared_dir, 
     assert problem(report, "plot-by-elimination").message.startswith(
         "results/accuracyPNG.png names no part; it was taken as a 6.1 plot by elimination (6.2a and 6.2b have "
         "their own plots); the archive's times do not tell the parts apart.")
+
+
+@pytest.mark.shared
+def test_of_several_parts_without_a_plot_the_nearest_in_time_gets_it(shared_dir, tmp_path, rubric):
+    archive = write_zip(tmp_path / "assignment06_DoeJane.zip", [
+        ("assignment06/results/accuracyPNG.png", AARTI / "Assignment_6.2a_Accuracy.png", (2023, 2, 10, 14, 27, 0)),
+        ("assignment06/results/6-1_model.h5", SANTOSH / "6_1_model.h5", T0),
+        ("assignment06/results/6-2a_model.h5", SANTOSH / "6_2a_model.h5", (2023, 2, 10, 15, 10, 0)),
+        ("assignment06/results/6-2a_accuracy.png", AARTI / "Assignment_6-2b_Accuracy.png", (2023, 2, 10, 15, 10, 0)),
+        ("assignment06/results/6-2b_model.h5", SANTOSH / "6_2b_model.h5", (2023, 2, 10, 16, 5, 0)),
+    ])
+    report = check_submission(archive, rubric, tmp_path / "work")
+    assert report.parts()["6.1"]["plot"] == ["results/accuracyPNG.png"]
+    assert ("missing-plot", "6.2b") in codes(report) and ("missing-plot", "6.1") not in codes(report)
+    assert problem(report, "plot-by-elimination").message.startswith(
+        "results/accuracyPNG.png names no part; it was taken as a 6.1 plot because, of the parts without a plot "
+        "(6.1 and 6.2b), it was saved 3 minutes before results/6-1_model.h5, the nearest in time.")

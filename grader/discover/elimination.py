@@ -77,7 +77,8 @@ def _decide(lacking: list[str], wanting: list[str], nearest: list[_Nearest]) -> 
     others = [p for p in wanting if p not in lacking]
     elimination = (f"by elimination ({_and(others)} {'has its' if len(others) == 1 else 'have their'} own plots)"
                    if others else "by elimination")
-    decisive = nearest and (len(nearest) == 1 or abs(nearest[1].seconds) - abs(nearest[0].seconds) >= DECISIVE_GAP_SECONDS)
+    # Times are evidence only between parts: one part with times tells nothing.
+    decisive = len(nearest) >= 2 and abs(nearest[1].seconds) - abs(nearest[0].seconds) >= DECISIVE_GAP_SECONDS
     if decisive:
         best = nearest[0]
         if best.part not in lacking:      # saved with a part that has plots: maybe one more of its own
