@@ -6,6 +6,9 @@ reproduces the test accuracy the student reported.
     points = 4
     params = { tolerance = 0.02 }
 
+The message also gives the third figure, what the model the student saved
+scores on the held-out test set (the evaluate stage's recomputed accuracy).
+
 The check is pure: it reads the re-run's evidence for the part, the dict
 ``grader.rerun.rerun_evidence(rerun, part_id)`` makes, from
 ``ctx.rerun`` (a field CheckContext does not have yet: until the pipeline sets
@@ -27,4 +30,10 @@ def rerun_reproduces(ctx: CheckContext, points: float, params: dict) -> CheckRes
     tolerance = float(params.get("tolerance", DEFAULT_TOLERANCE))
     evidence = getattr(ctx, "rerun", None)
     reported = reported_accuracy(ctx)
-    return check_result(judge(evidence, reported, tolerance), points, evidence, reported, tolerance)
+    result = check_result(judge(evidence, reported, tolerance), points, evidence, reported, tolerance)
+    # The third figure: what the model the student saved scores on the held-out test set.
+    saved_model = getattr(getattr(ctx, "recomputed", None), "accuracy", None)
+    if evidence is not None and saved_model is not None:
+        result.evidence["saved_model_accuracy"] = saved_model
+        result.message += f"; the saved model scores {saved_model:.4f} on the test set"
+    return result
