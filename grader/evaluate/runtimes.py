@@ -21,14 +21,16 @@ versions each runtime supports (``course-packages*.txt`` beside the Dockerfile).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import tokenize
-import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -193,24 +195,14 @@ def install_course_packages(runtime: Runtime, packages: Sequence[str], python: s
     log(f"course packages in {python}: {', '.join(lines)}")
 
 
-class _requirements_files:
-    """The runtime's requirement files plus the course lines, as temporary files."""
-
-    def __init__(self, runtime: Runtime, packages: Sequence[str]) -> None:
-        self.runtime, self.packages = runtime, packages
-
-    def __enter__(self) -> tuple[str, str]:
-        import tempfile
-
-        self._dir = tempfile.TemporaryDirectory(prefix="grader-reqs-")
-        folder = Path(self._dir.name)
-        main = folder / "requirements.txt"
-        main.write_text((RUNTIME_DIR / self.runtime.requirements).read_text(encoding="utf-8") + "\n"
-                        + "\n".join(course_requirements(self.packages)) + "\n", encoding="utf-8")
-        return str(main), str(RUNTIME_DIR / self.runtime.nodeps)
-
-    def __exit__(self, *exc) -> None:
-        self._dir.cleanup()
+@contextlib.contextmanager
+def _requirements_files(runtime: Runtime, packages: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """The runtime's pins plus the course's packages, and its --no-deps file, as files for pip."""
+    with tempfile.TemporaryDirectory(prefix="grader-reqs-") as folder:
+        main = Path(folder) / "requirements.txt"
+        main.write_text((RUNTIME_DIR / runtime.requirements).read_text(encoding="utf-8") + "\n"
+                        + "\n".join(course_requirements(packages)) + "\n", encoding="utf-8")
+        yield str(main), str(RUNTIME_DIR / runtime.nodeps)
 
 
 # ----------------------------------------------------------------- sandboxes
