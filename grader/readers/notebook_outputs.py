@@ -6,7 +6,8 @@ the outputs ``read_notebook`` kept, cell by cell; nothing is executed. Three
 shapes are understood, the ones Keras 2-era notebooks (2020-2023) show:
 
 - the result of ``model.evaluate(...)`` as the cell's value: ``[0.0297, 0.9911]``
-  (loss, then the one compiled metric) or ``{'loss': .., 'accuracy': ..}``;
+  (loss, then the one compiled metric), ``{'loss': .., 'accuracy': ..}``, or
+  ``(0.0297, 0.9911)`` from a cell that ends with ``test_loss, test_acc``;
 - Keras's progress line for that call,
   ``313/313 [====] - 1s 3ms/step - loss: 0.0297 - accuracy: 0.9911`` (or the
   ``verbose=2`` form without the bar); the lines of a ``fit`` epoch (after
