@@ -349,6 +349,7 @@ def _meta_from_plain(value: Any, name: str) -> ModelMeta:
     ok = ok and all(isinstance(value.get(key, []), list) and all(isinstance(v, str) for v in value.get(key, []))
                     for key in ("layer_types", "notes"))
     ok = ok and isinstance(value.get("has_weights", True), bool)
+    ok = ok and isinstance(value.get("layer_graph"), (dict, type(None)))   # plain JSON, read by grader/architecture
     if not ok:
         raise ReadError("model-unreadable", _unsafe_message(name, "the reader answered something that is not metadata"))
     return ModelMeta(**copy.deepcopy(value))   # the cached lists stay the cache's
