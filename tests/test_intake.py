@@ -465,3 +465,16 @@ def test_real_world_samples_zip_and_extract(folder: Path, tmp_path: Path, rubric
     assert not [p for p in intake.problems if p.severity == Severity.ERROR]
     if folder.name != rubric.folder:
         assert "no-assignment-folder" in codes(intake)
+
+
+def test_without_an_assignment_folder_the_top_results_beat_a_fuller_nested_copy(tmp_path: Path, rubric: Rubric) -> None:
+    # Seen in real archives: the student zipped the folder's contents, and an old
+    # submission zip they had unpacked inside it came along.
+    old_copy = with_prefix("ZIP/assignment06_DoeJane/", SUBMISSION) | {
+        "ZIP/assignment06_DoeJane/results/6.1/extra_plot.png": b"old", "ZIP/assignment06_DoeJane/results/notes.txt": b"x"}
+    entries = dict(SUBMISSION) | old_copy
+    intake = open_submission(make_zip(tmp_path / "assignment06_DoeJane.zip", entries), tmp_path / "work", rubric)
+    assert intake.root == intake.work_dir
+    duplicate = problem(intake, "duplicate-copy")
+    assert "graded './'" in duplicate.message and "ignored 'ZIP/assignment06_DoeJane/'" in duplicate.message
+    assert "no-assignment-folder" in codes(intake)

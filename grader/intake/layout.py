@@ -3,8 +3,10 @@
 In order: a folder named like the rubric's assignment folder (``assignment06``,
 also ``Assignment 6``); else a folder that holds the rubric's results folder;
 else the top, after stepping through single wrapper folders. Among several
-candidates (``assignment06/assignment06/``), the one holding ``results/`` and
-the most files wins, and the others are reported.
+folders named for the assignment (``assignment06/assignment06/``), the one
+holding ``results/`` and the most files wins; among folders found by their
+``results/`` alone, the outermost wins (a nested one is a kept old copy). The
+others are reported.
 """
 
 from __future__ import annotations
@@ -53,7 +55,12 @@ def choose_root(paths: Iterable[str], rubric: Rubric, label: str, top_name: str 
     markers = marker_folders(rubric)
     candidates = named or sorted({tree.parent(d) for d in tree.dirs if d and PurePosixPath(d).name.lower() in markers})
     candidates = candidates or [tree.unwrap()]
-    root = max(candidates, key=lambda c: (tree.holds_marker(c, markers), tree.own_files(c, candidates), -c.count("/")))
+    # Without a folder named for the assignment, a results/ tree nested inside
+    # another one is an old copy the student kept (ZIP/assignment06_DoeJane/
+    # beside results/): the outer one is the work, however many files each has.
+    outermost = (lambda c: not any(o != c and _under(c, o) for o in candidates)) if not named else (lambda c: True)
+    root = max(candidates, key=lambda c: (tree.holds_marker(c, markers), outermost(c), tree.own_files(c, candidates),
+                                          -c.count("/")))
     problems = _root_problems(root, named, candidates, tree, rubric, label)
     return RootChoice(root=root, problems=problems)
 
