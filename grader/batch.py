@@ -3,7 +3,12 @@
 After grading, the class's policy (grader/policy) makes one grade per student
 from every attempt's record; ``rescore`` does only that, from the stored
 records, so a changed due date or extensions file needs no sandbox. The resume
-key covers the archive and the rubric's grading part, never its [policy]."""
+key covers the archive and the rubric's grading part, never its [policy].
+
+Manual points (grader/manual) live in the records: ``--manual FILE.csv`` merges
+them after grading (into the records only, no sandbox), and a regrade that
+rewrites a record gives it back the points its previous record had; neither
+touches the resume key."""
 
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ class BatchSummary:
     remaining: list[str] = field(default_factory=list)
     grades: list[SubmissionGrade] = field(default_factory=list)
     standing: object = None           # the ClassStanding the class outputs were made from
+    manual: object = None             # the grader.manual MergeOutcome, with --manual
 
     @property
     def seconds_per_archive(self) -> float:
@@ -116,6 +122,13 @@ def _previous(out_dir: Path, archive: Path, key: str) -> SubmissionGrade | None:
     return None
 
 
+def up_to_date(archives: list[Path], out_dir: Path, rubric: Rubric, rerun: RerunOptions | None = None) -> bool:
+    """Every archive has a current record, so a run grades nothing: merging manual points
+    into such a class needs no sandbox and no test data."""
+    out_dir = Path(out_dir).resolve()
+    return all(_previous(out_dir, archive, resume_key(archive, rubric, rerun)) is not None for archive in archives)
+
+
 def _internal_error(archive: Path, exc: BaseException) -> SubmissionGrade:
     message = (f"the grader failed on this archive ({type(exc).__name__}: {exc}); it was not graded. "
                "Rerun it with `grade <archive>` and report the problem if it persists")
@@ -131,10 +144,12 @@ Progress = Callable[[str, str, SubmissionGrade | None], None]   # event, archive
 def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, data: HeldOutData, *,
                 jobs: int = 1, force: bool = False, exports: tuple[str, ...] = (),
                 progress: Progress | None = None, rerun: RerunOptions | None = None,
-                policy: ClassPolicy | None = None) -> BatchSummary:
+                policy: ClassPolicy | None = None, manual=None) -> BatchSummary:
     """Grade archives into out_dir; write each result as soon as it is known;
-    then apply the class's policy (the rubric's unless given) to every record."""
-    from grader.report import write_submission_outputs
+    merge the instructor's manual points (``manual``, a grader.manual ManualSheet) into
+    the stored records; then apply the class's policy (the rubric's unless given) to every record."""
+    from grader.manual.merge import keep_given_points
+    from grader.report import output_paths, write_submission_outputs
 
     out_dir = Path(out_dir).resolve()
     work_root = out_dir / "work"
@@ -159,6 +174,7 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
         except Exception as exc:  # noqa: BLE001 - a grader bug costs one row, not the batch
             grade = _internal_error(archive, exc)
         grade.resume_key = key
+        keep_given_points(grade, output_paths(archive.name, out_dir).json)   # before it is replaced
         write_submission_outputs(grade, out_dir)
         return grade
 
@@ -195,24 +211,36 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
     summary.seconds = time.monotonic() - started
     order = {a.name: i for i, a in enumerate(archives)}
     summary.grades.sort(key=lambda g: order.get(g.archive, len(order)))
-    summary.standing = _write_class(_whole_class(out_dir, summary.grades), out_dir, rubric, exports, policy)
+    if manual is not None and not summary.interrupted:
+        from grader.manual.merge import merge_sheet
+
+        summary.manual = merge_sheet(manual, out_dir, rubric)
+        summary.grades = [summary.manual.grades.get(g.archive, g) for g in summary.grades]
+    summary.standing = _write_class(_whole_class(out_dir, summary.grades), out_dir, rubric, exports, policy,
+                                    summary.manual)
     return summary
 
 
-def rescore(out_dir: Path, rubric: Rubric, policy: ClassPolicy | None = None, exports: tuple[str, ...] = ()):
+def rescore(out_dir: Path, rubric: Rubric, policy: ClassPolicy | None = None, exports: tuple[str, ...] = (),
+            manual_merge=None):
     """Apply the policy again to the records in out_dir/results: grades.csv, the
     LMS uploads, the class summary and each report's standing. Opens no archive
-    and starts no sandbox. Returns the ClassStanding."""
+    and starts no sandbox. Returns the ClassStanding. ``manual_merge``: a merge of
+    manual points just made into those records (grader.manual.merge_sheet), for the summary."""
     out_dir = Path(out_dir).resolve()
-    return _write_class(_whole_class(out_dir, []), out_dir, rubric, exports, policy)
+    return _write_class(_whole_class(out_dir, []), out_dir, rubric, exports, policy, manual_merge)
 
 
-def _write_class(grades: list[SubmissionGrade], out_dir: Path, rubric: Rubric, exports, policy: ClassPolicy | None):
+def _write_class(grades: list[SubmissionGrade], out_dir: Path, rubric: Rubric, exports, policy: ClassPolicy | None,
+                 manual_merge=None):
+    from grader.manual.template import write_template
     from grader.report import write_class_outputs
 
     policy = policy or ClassPolicy(rubric.policy)
-    return write_class_outputs(grades, out_dir, rubric, list(exports), policy=policy.policy,
-                               extensions=policy.extensions, times=policy.times)
+    standing = write_class_outputs(grades, out_dir, rubric, list(exports), policy=policy.policy,
+                                   extensions=policy.extensions, times=policy.times, manual_merge=manual_merge)
+    write_template(out_dir, standing, any(part.manual_checks for part in rubric.parts))   # the summary links it
+    return standing
 
 
 def _whole_class(out_dir: Path, grades: list[SubmissionGrade]) -> list[SubmissionGrade]:

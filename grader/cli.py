@@ -83,12 +83,16 @@ def main() -> None:
               help="Extensions and overrides: a CSV of username,due,score,reason.")
 @click.option("--submission-times", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Submission times from the LMS: a CSV of archive (or username),submitted.")
+@click.option("--manual", "manual_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The instructor's manual points: a CSV of archive,part,check,points,comment "
+                   "(the summary links a template). Merged into the stored records; no sandbox runs.")
 def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, exports, timeout,
-            rerun, max_epochs, cell_timeout, total_timeout, policy_file, submission_times) -> None:
+            rerun, max_epochs, cell_timeout, total_timeout, policy_file, submission_times, manual_file) -> None:
     """Grade a folder of archives (or single archives)."""
-    from grader.batch import default_jobs, find_archives, grade_batch
+    from grader.batch import default_jobs, find_archives, grade_batch, up_to_date
     from grader.folder_config import apply_folder_config
-    from grader.pipeline import RerunOptions, load_test_data
+    from grader.manual import read_sheet
+    from grader.pipeline import HeldOutData, RerunOptions, load_test_data
 
     archives: list[Path] = []
     for path in paths:
@@ -102,23 +106,39 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
     class_policy = _load_policy(rubric, settings, policy_file, submission_times)
     if timeout:
         rubric = rubric.model_copy(update={"sandbox": rubric.sandbox.model_copy(update={"timeout_seconds": timeout})})
-    sandbox = _choose_sandbox(sandbox_name)
     out = out or folder.parent / "grades"
-    data = load_test_data(rubric, settings.data_dir)
+    rerun_options = RerunOptions(max_epochs, cell_timeout, total_timeout) if rerun else None
+    manual = read_sheet(manual_file) if manual_file else None
+    if manual is not None and not force and up_to_date(archives, out, rubric, rerun_options):
+        sandbox, data = None, HeldOutData()    # only merging: nothing is graded, nothing runs
+    else:
+        sandbox = _choose_sandbox(sandbox_name)
+        data = load_test_data(rubric, settings.data_dir)
     for name, message in data.missing.items():
         err.print(f"[yellow]warning:[/] {message}")
     jobs = jobs or default_jobs(rubric)
     console.print(f"Grading {len(archives)} archive(s) with rubric [bold]{rubric.id}[/], sandbox "
-                  f"[bold]{sandbox.name}[/], {jobs} at a time -> {out}")
+                  f"[bold]{sandbox.name if sandbox else 'not needed (every record is up to date)'}[/], "
+                  f"{jobs} at a time -> {out}")
     summary = _with_progress(lambda progress: grade_batch(
         archives, out, rubric, sandbox, data, jobs=jobs, force=force, exports=tuple(exports), progress=progress,
-        rerun=RerunOptions(max_epochs, cell_timeout, total_timeout) if rerun else None, policy=class_policy),
-        len(archives))
+        rerun=rerun_options, policy=class_policy, manual=manual), len(archives))
     _print_summary(summary, out)
+    _print_manual(summary.manual)
     _print_standing(summary.standing, already_warned=class_policy.problems)
     if summary.interrupted:
         sys.exit(130)
     sys.exit(1 if summary.errors else 0)
+
+
+def _print_manual(outcome) -> None:
+    """What a merge of manual points did, and each row it did not apply (with its line)."""
+    if outcome is None:
+        return
+    console.print(f"Manual points: {len(outcome.applied)} row(s) of {outcome.sheet} merged into "
+                  f"{len(outcome.archives)} record(s); {len(outcome.problems)} not applied")
+    for problem in outcome.problems:
+        err.print(f"[yellow]not applied:[/] {escape(problem)}")
 
 
 def _load_policy(rubric: Rubric, settings, policy_file: Path | None, submission_times: Path | None):
@@ -161,14 +181,18 @@ def _print_standing(standing, already_warned: list[str]) -> None:
               help="Submission times from the LMS: a CSV of archive (or username),submitted.")
 @click.option("--export", "exports", multiple=True, type=click.Choice(["blackboard", "canvas"]),
               help="Also write an LMS grade-import file.")
-def rescore_cmd(folder, out, rubric_name, policy_file, submission_times, exports) -> None:
+@click.option("--manual", "manual_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="First merge the instructor's manual points: a CSV of archive,part,check,points,comment.")
+def rescore_cmd(folder, out, rubric_name, policy_file, submission_times, exports, manual_file) -> None:
     """Apply the grading policy again to a graded class (FOLDER is the submissions folder,
     for its grade.toml): grades.csv, the LMS files, the summary and each report's grade.
-    Reads the stored results only; no archive is opened and no sandbox started."""
+    Reads the stored results only; no archive is opened and no sandbox started.
+    With --manual, the manual points are merged into those records first."""
     import time
 
     from grader.batch import rescore
     from grader.folder_config import apply_folder_config
+    from grader.manual import merge_sheet, read_sheet
 
     # data_dir is not used here; giving one keeps grade.toml's synthetic_data_seed from building data.
     settings = apply_folder_config(folder, rubric=rubric_name, data_dir=Path(folder))
@@ -178,9 +202,11 @@ def rescore_cmd(folder, out, rubric_name, policy_file, submission_times, exports
     if not list((out / "results").glob("*.json")):
         raise click.UsageError(f"{out / 'results'}: no graded records; grade the class first with `grade {folder}`")
     started = time.monotonic()
-    standing = rescore(out, rubric, class_policy, tuple(exports))
+    merged = merge_sheet(read_sheet(manual_file), out, rubric) if manual_file else None
+    standing = rescore(out, rubric, class_policy, tuple(exports), merged)
     console.print(f"Re-scored {sum(len(s.attempts) for s in standing.students)} record(s) in "
                   f"{time.monotonic() - started:.2f} s -> {out / 'grades.csv'}")
+    _print_manual(merged)
     _print_standing(standing, already_warned=class_policy.problems)
 
 

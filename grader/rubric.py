@@ -49,10 +49,27 @@ class Dataset(_Strict):
     keywords: list[str] = Field(default_factory=list)
 
 
+# A manual check's id is a cell of the instructor's CSV (grader/manual): a plain name.
+MANUAL_CHECK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 class CheckSpec(_Strict):
     id: str
     points: float = Field(ge=0)
     params: dict[str, Any] = Field(default_factory=dict)
+    # "auto": the registered check function of this id scores it. "manual": the
+    # instructor gives up to `points` (`grade --manual FILE.csv`); grading leaves it pending.
+    kind: Literal["auto", "manual"] = "auto"
+
+    @model_validator(mode="after")
+    def _manual_points(self) -> "CheckSpec":
+        if self.kind == "manual":
+            if self.points <= 0:
+                raise ValueError(f"manual check {self.id!r} needs points > 0: the most the instructor can give")
+            if not MANUAL_CHECK_ID.fullmatch(self.id):
+                raise ValueError(f"manual check id {self.id!r} must be letters, digits, '_', '.' or '-' "
+                                 "(it is the check column of the instructor's CSV)")
+        return self
 
 
 class Architecture(_Strict):
@@ -96,6 +113,19 @@ class Part(_Strict):
         if unknown:
             raise ValueError(f"unknown role(s) {unknown}; expected some of {list(ROLES)}")
         return value
+
+    @model_validator(mode="after")
+    def _manual_ids_unique(self) -> "Part":
+        # The instructor's CSV names a manual check by part and id, so that pair must say which one.
+        ids = [check.id for check in self.checks]
+        repeated = sorted({c.id for c in self.checks if c.kind == "manual" and ids.count(c.id) > 1})
+        if repeated:
+            raise ValueError(f"part {self.id}: manual check id(s) {repeated} repeat within the part")
+        return self
+
+    @property
+    def manual_checks(self) -> list[CheckSpec]:
+        return [check for check in self.checks if check.kind == "manual"]
 
     @property
     def max_points(self) -> float:

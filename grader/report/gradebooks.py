@@ -20,6 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
+from grader.checks.manual import GIVEN, PENDING, comment_of, manual_state
 from grader.report.formatting import points, spreadsheet_text
 from grader.rubric import Rubric
 from grader.policy.apply import StudentGrade
@@ -27,6 +28,9 @@ from grader.policy.apply import StudentGrade
 GRADES_COLUMNS = ("last", "first", "username", "archive", "status", "total", "max")
 # After the part scores and the note: how the policy made "total" from the counted attempt's raw score.
 POLICY_COLUMNS = ("raw", "penalty", "lateness", "attempts", "submitted")
+# Last, for a rubric with manual checks: per check "<part>/<check>" (the points given, or
+# "pending") and "<part>/<check> comment" (the instructor's comment).
+COMMENT_SUFFIX = " comment"
 BLACKBOARD_ID_COLUMNS = ("Last Name", "First Name", "Username")
 CANVAS_ID_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
@@ -54,8 +58,10 @@ def by_last_name(grades: list[StudentGrade]) -> list[StudentGrade]:
 
 
 def grades_table(grades: list[StudentGrade], rubric: Rubric) -> pd.DataFrame:
-    """One row per student (the attempt that counts); one score column per rubric part."""
+    """One row per student (the attempt that counts); one score column per rubric part;
+    with manual checks, their points and comments last."""
     part_ids = [part.id for part in rubric.parts]
+    manual = manual_columns(rubric)
     rows = []
     for grade in by_last_name(grades):
         row: dict[str, object] = {
@@ -72,8 +78,27 @@ def grades_table(grades: list[StudentGrade], rubric: Rubric) -> pd.DataFrame:
             row[part_id] = round(part.score, 2) if part else None
         row["note"] = spreadsheet_text(row_note(grade))
         row.update(_policy_cells(grade))
+        row.update(_manual_cells(grade, manual))
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*GRADES_COLUMNS, *part_ids, "note", *POLICY_COLUMNS])
+    columns = [name for pair in manual.values() for name in pair]
+    return pd.DataFrame(rows, columns=[*GRADES_COLUMNS, *part_ids, "note", *POLICY_COLUMNS, *columns])
+
+
+def manual_columns(rubric: Rubric) -> dict[tuple[str, str], tuple[str, str]]:
+    """(part, check) -> the points and comment column names of each manual check."""
+    return {(part.id, check.id): (f"{part.id}/{check.id}", f"{part.id}/{check.id}{COMMENT_SUFFIX}")
+            for part in rubric.parts for check in part.manual_checks}
+
+
+def _manual_cells(grade: StudentGrade, columns: dict[tuple[str, str], tuple[str, str]]) -> dict[str, object]:
+    cells: dict[str, object] = {}
+    for (part_id, check_id), (points_column, comment_column) in columns.items():
+        part = grade.grade.parts.get(part_id)
+        check = next((c for c in part.checks if c.id == check_id), None) if part else None
+        state = manual_state(check) if check else None
+        cells[points_column] = round(check.score, 2) if state == GIVEN else ("pending" if state == PENDING else None)
+        cells[comment_column] = spreadsheet_text(comment_of(check)) if check else ""
+    return cells
 
 
 def _policy_cells(grade: StudentGrade) -> dict[str, object]:
@@ -92,6 +117,10 @@ def row_note(grade: StudentGrade) -> str:
         said.append("late work not accepted")
     if grade.extension is not None:
         said.append(f"extension to {grade.extension.due.isoformat()}")
+    pending = grade.grade.manual(PENDING)
+    if pending and grade.override is None:
+        said.append(f"{points(grade.grade.pending_manual_points)} manual point(s) pending "
+                    f"({', '.join(f'{part.id} {check.id}' for part, check in pending)})")
     return "; ".join(said + ([grade.grade.note] if grade.grade.note else []))
 
 
@@ -184,4 +213,14 @@ def _lms_warnings(grades: list[StudentGrade], lms: str) -> list[str]:
             warnings.append(
                 f"{lms}: {grade.student.display} ({grade.archive}) could not be graded, so the score is blank."
             )
+        elif grade.override is None and grade.grade.pending_manual_points:
+            warnings.append(
+                f"{lms}: {grade.student.display} ({grade.archive}) has {points(grade.grade.pending_manual_points)} "
+                "manual point(s) not given yet, so the score leaves them out; merge them with --manual first."
+            )
+    commented = sum(1 for g in grades for _, check in g.grade.manual(GIVEN) if comment_of(check))
+    if commented:
+        # The upload is one score column; a text column would be imported as a grade.
+        warnings.append(f"{lms}: the upload carries the scores, manual points included; the instructor's "
+                        f"{commented} comment(s) are in each student's report and in grades.csv, not in the upload.")
     return warnings

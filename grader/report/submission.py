@@ -14,6 +14,7 @@ redraws a report's figures.
 from __future__ import annotations
 
 import os
+import re
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 import grader
+from grader.checks.manual import comment_of, manual_state
 from grader.records import CheckResult, FoundFile, Severity
 from grader.report import figures, formatting
 from grader.atomic import atomic_write_text
@@ -43,6 +45,10 @@ SEVERITY_ORDER = {Severity.ERROR.value: 0, Severity.WARNING.value: 1, Severity.I
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 # Around the "Your grade" section; a submission's own text is escaped, so it cannot contain them.
 STANDING_START, STANDING_END = "<!--grade-standing-->", "<!--/grade-standing-->"
+# Around what manual points change (the total, each part's score, each manual check's row):
+# merging them splices these in place (refresh_report_scores), as the standing is.
+SCORE_SECTION = re.compile(r"<!--(score:[^<>]*?)-->.*?<!--/\1-->", re.S)
+TITLE = re.compile(r"<title>.*?</title>", re.S)
 
 
 @dataclass
@@ -86,7 +92,32 @@ def render_submission_html(grade: SubmissionGrade, generated: datetime | None = 
         grader_version=grade.grader_version or grader.__version__,
         csp=REPORT_CSP,
         standing_html=Markup(render_standing_html(standing, grade.archive)),
+        pending_manual=grade.pending_manual_points,
     )
+
+
+def refresh_report_scores(grade: SubmissionGrade, path: Path) -> None:
+    """Put ``grade``'s scores and manual checks into its report at ``path``, in place: the
+    sections between score markers and the title, from a fresh rendering of the record (which
+    has no figures; the report's own are kept). A report that is missing, or lacks a section,
+    is written whole from the record."""
+    fresh = render_submission_html(grade, report_dir=path.parent)
+    try:
+        html = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        html = ""
+    updated = html
+    for section in SCORE_SECTION.finditer(fresh):
+        name = re.escape(section.group(1))
+        marked = re.compile(f"<!--{name}-->.*?<!--/{name}-->", re.S)
+        if not marked.search(updated):
+            updated = fresh
+            break
+        updated = marked.sub(lambda _: section.group(0), updated, count=1)
+    if updated is not fresh:
+        updated = TITLE.sub(lambda _: TITLE.search(fresh).group(0), updated, count=1)
+    if updated != html:
+        atomic_write_text(path, updated)
 
 
 # ------------------------------------------------------------ the standing
@@ -119,6 +150,7 @@ class StandingView:
     why: str
     attempts: list[AttemptRow]
     policy_lines: list[str]
+    pending_manual: float = 0.0       # points the instructor has still to give the attempt that counts
 
 
 def standing_view(standing: "StudentGrade", archive: str) -> StandingView:
@@ -130,6 +162,7 @@ def standing_view(standing: "StudentGrade", archive: str) -> StandingView:
                              a.counts, a.lateness.state, a.lateness.explanation, a.grade.archive == archive)
                   for a in standing.attempts],
         policy_lines=list(standing.policy_text),
+        pending_manual=standing.grade.pending_manual_points,
     )
 
 
@@ -209,6 +242,9 @@ class CheckView:
     passed: bool
     message: str
     evidence: list[tuple[str, str]]
+    manual: str | None = None        # "pending" | "given" for a check the instructor grades by hand
+    comment: str = ""                # the instructor's comment
+    given_at: str = ""
 
 
 @dataclass
@@ -336,13 +372,18 @@ def _reported_check_view(evidence: dict[str, Any] | None) -> ReportedCheckView |
 
 
 def _check_view(check: CheckResult) -> CheckView:
+    manual = manual_state(check)
     return CheckView(
         id=check.id,
         score=check.score,
         max_score=check.max_score,
         passed=bool(check.passed),
         message=check.message,
-        evidence=_key_values(check.evidence),
+        # a manual check's evidence is bookkeeping (where the points came from), not evidence
+        evidence=[] if manual else _key_values(check.evidence),
+        manual=manual,
+        comment=comment_of(check),
+        given_at=str(check.evidence.get("given_at") or "")[:10] if manual else "",
     )
 
 

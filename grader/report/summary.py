@@ -26,12 +26,14 @@ from grader.policy.apply import ClassStanding, StudentGrade, apply_policy
 from grader.policy.config import GradingPolicy
 from grader.policy.extensions import PolicyFile, SubmissionTimes
 from grader.report.submission import update_report_standings
+from grader.checks.manual import GIVEN, PENDING
 from grader.rubric import Rubric
 from grader.score.records import SubmissionGrade
 
 HISTOGRAM_BINS = 10
 STANDINGS_FILE = "standings.json"   # the policy applied: every student's attempts and final score
 SORT_SCRIPT = "sortable.js.j2"
+MANUAL_TEMPLATE_FILE = "manual_template.csv"   # the pending manual checks, to fill in (grader/manual)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class CheckRate:
     passed: int
     mean_points: float | None
     max_points: float | None
+    manual: bool = False      # graded by hand: "passed" counts the submissions whose points are given
 
     @property
     def pass_rate(self) -> float | None:
@@ -91,6 +94,38 @@ class SubmissionRow:
     attempts: int = 1
 
 
+@dataclass(frozen=True)
+class PendingManual:
+    """A manual check still to be graded by hand, in an attempt that counts."""
+
+    archive: str
+    part: str
+    check: str
+    max_points: float
+    student: str
+
+
+@dataclass
+class ManualView:
+    """The summary's manual-grading section."""
+
+    checks: list[str]                 # "part check (points)" of the rubric's manual checks
+    pending: list[PendingManual]
+    given: int                        # manual checks given, in the attempts that count
+    problems: list[str]               # rows of the last merged CSV that were not applied
+    merged_from: str
+    merged: int
+    template: str = MANUAL_TEMPLATE_FILE
+
+    @property
+    def pending_points(self) -> float:
+        return sum(row.max_points for row in self.pending)
+
+    @property
+    def pending_students(self) -> int:
+        return len({row.student for row in self.pending})
+
+
 @dataclass
 class LateRow:
     student: str
@@ -119,10 +154,13 @@ def write_class_outputs(
     policy: GradingPolicy | None = None,
     extensions: PolicyFile | None = None,
     times: SubmissionTimes | None = None,
+    manual_merge=None,
 ) -> ClassStanding:
     """Apply the policy (the rubric's unless given) to every attempt's grade, then
     write grades.csv, index.html, standings.json and the requested LMS uploads
     under ``out_dir``, and put each student's standing into their reports.
+    ``manual_merge`` (a grader.manual MergeOutcome) is this run's merge of manual
+    points, whose rows not applied the summary lists.
 
     An unknown export name raises ValueError (listing the known ones) before
     anything is written.
@@ -137,17 +175,19 @@ def write_class_outputs(
         atomic_write_text(out_dir / upload.file_name, upload.csv_text)
     atomic_write_text(out_dir / STANDINGS_FILE, formatting.to_json(standing.to_dict()))
     export_warnings = [warning for upload in uploads for warning in upload.warnings]
-    atomic_write_text(out_dir / "index.html", render_index_html(grades, rubric, export_warnings, standing))
+    atomic_write_text(out_dir / "index.html",
+                      render_index_html(grades, rubric, export_warnings, standing, manual_merge))
     update_report_standings(standing, out_dir)
     return standing
 
 
 def render_index_html(
     grades: list[SubmissionGrade], rubric: Rubric, export_warnings: Sequence[str] = (),
-    standing: ClassStanding | None = None,
+    standing: ClassStanding | None = None, manual_merge=None,
 ) -> str:
     """The class summary: counts and statistics over students (the attempt that
-    counts, after the policy), the policy itself, late and adjusted students."""
+    counts, after the policy), the policy itself, late and adjusted students,
+    the manual points still to give."""
     standing = standing or apply_policy(grades, rubric.policy)
     students = gradebooks.by_last_name(standing.students)
     graded_archives = [g for g in grades if g.status != "error"]
@@ -178,6 +218,7 @@ def render_index_html(
         extensions_file=Path(standing.extensions_file).name if standing.extensions_file else "",
         policy_problems=list(standing.problems),
         export_warnings=list(export_warnings),
+        manual=_manual_view(rubric, standing, manual_merge),
         generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip(),
         grader_version=grader.__version__,
         script=Markup(script),
@@ -215,6 +256,7 @@ def check_pass_rates(grades: list[SubmissionGrade], rubric: Rubric) -> list[Chec
             for check in part.checks:
                 outcomes[(part.id, check.id)].append((bool(check.passed), check.score, check.max_score))
     rubric_points = {(part.id, check.id): check.points for part in rubric.parts for check in part.checks}
+    manual = {(part.id, check.id) for part in rubric.parts for check in part.manual_checks}
     order = list(rubric_points)
     order += [key for key in outcomes if key not in order]
     rates = []
@@ -226,11 +268,18 @@ def check_pass_rates(grades: list[SubmissionGrade], rubric: Rubric) -> list[Chec
                 check=check_id,
                 submissions=len(runs),
                 passed=sum(1 for passed, _, _ in runs if passed),
-                mean_points=statistics.fmean(score for _, score, _ in runs) if runs else None,
+                # a manual check's mean is over the points given: a pending one has no score yet
+                mean_points=_mean([score for passed, score, _ in runs
+                                   if passed or (part_id, check_id) not in manual]),
                 max_points=rubric_points.get((part_id, check_id), max((top for _, _, top in runs), default=None)),
+                manual=(part_id, check_id) in manual,
             )
         )
     return rates
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
 
 
 def duplicate_models(grades: list[SubmissionGrade], owner: dict[str, str] | None = None) -> list[DuplicateGroup]:
@@ -287,3 +336,31 @@ def _adjustment_row(student: StudentGrade) -> AdjustmentRow:
     entry = student.override or student.extension
     value = formatting.points(entry.score) if entry.score is not None else entry.due.isoformat()
     return AdjustmentRow(student.student.display, entry.username, entry.line, entry.kind, value, entry.reason)
+
+
+# ------------------------------------------------------------- manual points
+
+
+def pending_manual_rows(standing: ClassStanding) -> list[PendingManual]:
+    """Every manual check still pending in the attempts that count; under the ``best``
+    policy in every attempt, since the points given can change which one is best."""
+    rows = []
+    every_attempt = standing.policy.attempts == "best"
+    for student in standing.students:
+        for grade in [a.grade for a in student.attempts] if every_attempt else [student.grade]:
+            for part, check in grade.manual(PENDING):
+                rows.append(PendingManual(grade.archive, part.id, check.id, check.max_score, student.student.display))
+    return sorted(rows, key=lambda r: (r.student.casefold(), r.archive.casefold(), r.part, r.check))
+
+
+def _manual_view(rubric: Rubric, standing: ClassStanding, merge) -> ManualView | None:
+    checks = [f"{part.id} {check.id} ({formatting.points(check.points)} points)"
+              for part in rubric.parts for check in part.manual_checks]
+    if not checks:
+        return None
+    return ManualView(
+        checks=checks, pending=pending_manual_rows(standing),
+        given=sum(len(s.grade.manual(GIVEN)) for s in standing.students),
+        problems=list(merge.problems) if merge else [], merged_from=merge.sheet if merge else "",
+        merged=len(merge.applied) if merge else 0,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.checks.manual import GIVEN, PENDING, manual_state
 from grader.records import CheckResult, FoundFile, Problem, Student
 
 
@@ -26,6 +27,14 @@ class PartGrade:
     # submission root), "history": dict[str, list[float]],
     # "imagenet": list of {"image", "reported", "rerun", "agree"}
     details: dict[str, Any] = field(default_factory=dict)
+
+    def manual_checks(self, state: str | None = None) -> list[CheckResult]:
+        """The part's manual checks (grader/checks/manual.py), or those in ``state``."""
+        return [c for c in self.checks if manual_state(c) is not None and (state is None or manual_state(c) == state)]
+
+    def recount(self) -> None:
+        """The part's score from its checks, after a manual check's points changed."""
+        self.score = sum(check.score for check in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +71,21 @@ class SubmissionGrade:
     resume_key: str = ""
     rerun: dict[str, Any] | None = None  # RerunResult.to_dict(), with --rerun
 
+    def manual(self, state: str) -> list[tuple[PartGrade, CheckResult]]:
+        """(part, check) of every manual check in ``state`` ("pending" or "given")."""
+        return [(part, check) for part in self.parts.values() for check in part.manual_checks(state)]
+
+    @property
+    def pending_manual_points(self) -> float:
+        """Points the instructor has still to give: left out of ``score`` until then."""
+        return sum(check.max_score for _, check in self.manual(PENDING))
+
+    def recount(self) -> None:
+        """Part and total scores from the checks (the pipeline's sum), after manual points changed."""
+        for part in self.parts.values():
+            part.recount()
+        self.score = sum(part.score for part in self.parts.values())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "student": self.student.to_dict(),
@@ -80,6 +104,10 @@ class SubmissionGrade:
             "model_hashes": self.model_hashes,
             "resume_key": self.resume_key,
             "rerun": self.rerun,
+            # derived from the checks, for readers of the JSON: what the instructor has still to grade
+            "manual_pending": [{"part": part.id, "check": check.id, "max_score": check.max_score}
+                               for part, check in self.manual(PENDING)],
+            "manual_given": len(self.manual(GIVEN)),
         }
 
 
