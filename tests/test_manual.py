@@ -228,6 +228,7 @@ def test_grading_leaves_the_manual_check_pending(graded_class, rubric):
     summary = (out / "index.html").read_text(encoding="utf-8")
     assert 'id="manual" data-pending="3" data-pending-points="30"' in summary
     assert '<a id="manual-template" href="manual_template.csv">' in summary
+    assert "Blackboard: Doe, Jane (" + DOE + ") has 10 manual point(s) not given yet" in summary
     template = pd.read_csv(out / "manual_template.csv", keep_default_na=False, dtype=str)
     assert list(template.columns) == ["archive", "part", "check", "points", "comment", "max_points", "student"]
     assert sorted(template["archive"]) == sorted([DOE, ROE, POE])
@@ -336,11 +337,13 @@ def test_sheet_header_multiline_comments_and_blank_rows(tmp_path, graded_class, 
             f"{DOE},comparison,discussion_quality,,,10,\"Doe, Jane\"\n"          # not graded yet: skipped
             f"\n"
             f"{ROE},comparison,discussion_quality,7,\"first line\nsecond line\",10,\n"
-            f"{POE},comparison,discussion_quality,,a comment without points,10,\n")
+            f"{POE},comparison,discussion_quality,,a comment without points,10,\n"
+            f"'{DOE},comparison,discussion_quality,9,,10,\n")                   # the template's defusing quote
     sheet = read_sheet(write_csv(tmp_path, text))
     records = {a: grade_from_dict(record(out, a)) for a in (DOE, ROE, POE)}
     entries, problems = check_rows(sheet, rubric, records)
-    assert [(e.line, e.archive, e.points, e.comment) for e in entries] == [(4, ROE, 7.0, "first line\nsecond line")]
+    assert [(e.line, e.archive, e.points, e.comment) for e in entries] == [(4, ROE, 7.0, "first line\nsecond line"),
+                                                                            (7, DOE, 9.0, "")]
     assert problems == ["manual.csv line 6: a comment without points; give the points too; the row was not applied."]
 
 
