@@ -170,6 +170,9 @@ class ModelMeta:
     layer_types: list[str] = field(default_factory=list)
     has_weights: bool = True
     notes: list[str] = field(default_factory=list)
+    # grader.architecture's LayerGraph as plain data (layers, edges), None when the
+    # config lists no layers; read back with graph_from_plain, which validates it
+    layer_graph: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,6 +241,9 @@ class ModelEvaluation:
     # scaling -> numpy array, to notice a model trained on another scaling.
     alternative_probabilities: dict[str, Any] = field(default_factory=dict)
     architecture: dict[str, Any] = field(default_factory=dict)
+    # The loaded model's layers and edges as the runner traced them (a LayerGraph's
+    # plain data, validated by grader.architecture.graph_from_plain); None when not traced
+    layer_graph: dict[str, Any] | None = None
     scaling: str | None = None            # the input scaling used
     scaling_note: str | None = None       # "does far better on raw 0-255 input"
     seconds: float | None = None

@@ -72,11 +72,48 @@ class CheckSpec(_Strict):
         return self
 
 
+class DetectorSpec(BaseModel):
+    """One architecture detector a part declares (grader/architecture), e.g.
+    ``{id = "residual", min_blocks = 3}`` or ``{id = "application", expect = false}``.
+    Keys other than id, expect and weight are the detector's parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    expect: bool = True               # the model must (true) or must not (false) show it
+    weight: float = Field(default=1.0, gt=0)   # its share of architecture_matches' points
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _known(self) -> "DetectorSpec":
+        from grader.architecture.registry import parameter_problems
+
+        problems = parameter_problems(self.id, self.params)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class Architecture(_Strict):
-    """What the part's model must (True) or must not (False) contain."""
+    """What the part's model must (True) or must not (False) contain.
+
+    ``dropout`` / ``augmentation`` are the short form of the dropout and
+    augmentation detectors; ``detectors`` declares any others with their
+    parameters."""
 
     dropout: bool | None = None
     augmentation: bool | None = None
+    detectors: list[DetectorSpec] = Field(default_factory=list)
+
+    def declared(self) -> list[DetectorSpec]:
+        """Every detector the part asks for: the short-form flags first, then ``detectors``."""
+        flags = [DetectorSpec(id=name, expect=value) for name, value in
+                 (("dropout", self.dropout), ("augmentation", self.augmentation)) if value is not None]
+        named = {spec.id for spec in flags}
+        return flags + [spec for spec in self.detectors if spec.id not in named]
 
 
 class Part(_Strict):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from grader.architecture import DETECTORS, GraphError, LayerGraph, Verdict, graph_from_plain, run_detector
+from grader.architecture.graph import graph_from_layer_kinds
 from grader.checks.registry import CheckContext, check
 from grader.evaluate import SCALING_WORDS
 from grader.records import CheckResult
@@ -304,31 +306,100 @@ def predictions_match_model(ctx: CheckContext, points: float, params: dict) -> C
 
 @check("architecture_matches")
 def architecture_matches(ctx: CheckContext, points: float, params: dict) -> CheckResult:
-    """Dropout and data augmentation present or absent as the part asks,
-    in the model or, for ImageDataGenerator, in the notebook or script."""
+    """The architecture detectors the part declares (grader/architecture):
+    dropout and data augmentation present or absent (augmentation also from an
+    ImageDataGenerator in the notebook or script), residual blocks, Inception
+    modules, a plain stack, a keras.applications network used whole. Each
+    rule's verdict comes with the layers that form each block."""
     wanted = ctx.part.architecture
+    rules = wanted.declared()
+    if ctx.files.model is None:
+        return CheckResult("architecture_matches", 0.0, points, False, "no saved model to inspect")
+    if not rules:
+        return CheckResult("architecture_matches", points, points, True, "no architecture rule for this part")
+    graphs = _layer_graphs(ctx)
+    flags = ctx.files.source_flags
+    in_code_aug = bool(flags.get("image_data_generator") or flags.get("augmentation_layers"))
+    found = _layer_flags(ctx, in_code_aug)
+    verdicts: dict[str, dict] = {}
+    said, fixes, earned = [], [], 0.0
+    for rule in rules:
+        verdict, confirmation = _verdict(rule, graphs)
+        if verdict is not None:
+            verdicts[rule.id] = {**verdict.to_dict(), "graph": graphs[0].source if graphs else None,
+                                 **({"sandbox_confirms": confirmation} if confirmation is not None else {})}
+        if rule.id in found:     # the short form: today's flags decide, the graph gives the layers
+            present, verifiable = found[rule.id], True
+            said.append(f"{rule.id} {'present' if present else 'absent'}")
+        else:
+            present, verifiable = (verdict.found, verdict.verifiable) if verdict else (False, False)
+            found[rule.id] = present
+            said.append(verdict.summary if verdict else f"{rule.id}: no layer graph to inspect")
+        if verifiable and present == rule.expect:
+            earned += rule.weight
+        else:
+            fixes.append(_fix(rule, present, verifiable))
+    total = sum(rule.weight for rule in rules)
+    score = points * earned / total
+    evidence = {"found": found, "required": {rule.id: rule.expect for rule in rules},
+                "augmentation_in_code": in_code_aug, "sources": ctx.files.sources}
+    if verdicts:
+        evidence["detectors"] = verdicts
+    if not fixes:
+        return CheckResult("architecture_matches", score, points, True, ", ".join(said) + " as required", evidence)
+    return CheckResult("architecture_matches", score, points, False,
+                       ", ".join(said) + f"; {ctx.part.id}: " + "; ".join(fixes), evidence)
+
+
+def _layer_flags(ctx: CheckContext, in_code_aug: bool) -> dict[str, bool]:
+    """Dropout and augmentation as the reader and the sandbox report them (the loaded model wins)."""
     arch = dict(ctx.files.architecture)
     if ctx.evaluation is not None and ctx.evaluation.ok:
         arch.update({k: v for k, v in ctx.evaluation.architecture.items() if k.startswith("has_")})
-    if ctx.files.model is None:
-        return CheckResult("architecture_matches", 0.0, points, False, "no saved model to inspect")
-    flags = ctx.files.source_flags
-    in_code_aug = bool(flags.get("image_data_generator") or flags.get("augmentation_layers"))
-    found = {
+    return {
         "dropout": bool(arch.get("has_dropout")),
-        "augmentation": bool(arch.get("has_augmentation")) or (wanted.augmentation is True and in_code_aug),
+        "augmentation": bool(arch.get("has_augmentation")) or (ctx.part.architecture.augmentation is True
+                                                                 and in_code_aug),
     }
-    rules = {name: value for name, value in (("dropout", wanted.dropout), ("augmentation", wanted.augmentation))
-             if value is not None}
-    if not rules:
-        return CheckResult("architecture_matches", points, points, True, "no architecture rule for this part")
-    wrong = [name for name, value in rules.items() if found[name] != value]
-    score = points * (len(rules) - len(wrong)) / len(rules)
-    said = [f"{name} {'present' if found[name] else 'absent'}" for name in rules]
-    evidence = {"found": found, "required": rules, "augmentation_in_code": in_code_aug,
-                "sources": ctx.files.sources}
-    if not wrong:
-        return CheckResult("architecture_matches", score, points, True, ", ".join(said) + " as required", evidence)
-    fixes = [f"{name} must be {'used' if rules[name] else 'left out'}" for name in wrong]
-    return CheckResult("architecture_matches", score, points, False,
-                       ", ".join(said) + f"; {ctx.part.id}: " + "; ".join(fixes), evidence)
+
+
+def _layer_graphs(ctx: CheckContext) -> list[LayerGraph]:
+    """The model's layer graphs, best first: the loaded model's (the sandbox
+    traced what actually runs, and the only view of a subclassed model without
+    a config), then the config's as the host read it, then (no edges) only its
+    layer kinds. Every one is validated again: both came from a student's file."""
+    graphs = []
+    sandboxed = ctx.evaluation.layer_graph if ctx.evaluation is not None and ctx.evaluation.ok else None
+    meta = ctx.files.model_meta
+    for plain, source in ((sandboxed, "sandbox"), (meta.layer_graph if meta is not None else None, "config")):
+        if plain is None:
+            continue
+        try:
+            graphs.append(graph_from_plain(plain, source=source))
+        except (GraphError, RecursionError):
+            continue
+    if not graphs and meta is not None and meta.layer_types:
+        graphs.append(graph_from_layer_kinds(meta.layer_types))
+    return graphs
+
+
+def _verdict(rule, graphs: list[LayerGraph]) -> tuple[Verdict | None, bool | None]:
+    """The rule's verdict on the best graph, and whether the next graph agrees (None: no second graph)."""
+    if not graphs:
+        return None, None
+    verdict = run_detector(rule.id, graphs[0], rule.params)
+    if len(graphs) < 2 or not graphs[1].connected:
+        return verdict, None
+    second = run_detector(rule.id, graphs[1], rule.params)
+    return verdict, (second.found, second.count) == (verdict.found, verdict.count)
+
+
+def _fix(rule, present: bool, verifiable: bool) -> str:
+    if rule.id in ("dropout", "augmentation"):
+        return f"{rule.id} must be {'used' if rule.expect else 'left out'}"
+    what = DETECTORS[rule.id].wanted(rule.params) if rule.id in DETECTORS else rule.id
+    if not verifiable:
+        return f"whether the model does {what} could not be checked"
+    if rule.expect:
+        return f"the model must {what}"
+    return f"the model must not {what}" + (": build the network yourself" if rule.id == "application" else "")

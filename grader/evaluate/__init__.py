@@ -308,7 +308,8 @@ def _model_from_entry(job: ModelJob, entry, output_dir: Path, rows: int, limits:
         return _failed(job, f"the sandbox's report for this model was malformed ({exc}); it was not graded")
 
     evaluation = ModelEvaluation(part=job.part, path=job.path, ok=False, loader=loader,
-                                architecture=architecture, seconds=seconds)
+                                architecture=architecture, seconds=seconds,
+                                layer_graph=readback.layer_graph(entry.get("layer_graph")))
     if not ok:
         evaluation.message = f"{job.part}: {message or 'the model could not be evaluated'}"
         return evaluation

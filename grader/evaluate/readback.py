@@ -142,6 +142,20 @@ def text_map(value: Any) -> dict[str, str]:
     return {text(k, 40): text(v) for k, v in value.items()}
 
 
+def layer_graph(value: Any) -> dict[str, Any] | None:
+    """The runner's trace of the model's layers (grader.architecture's plain
+    form), re-validated layer by layer; None when absent or not a graph (the
+    model is still graded, without the sandbox's view of its architecture)."""
+    from grader.architecture.graph import GraphError, graph_from_plain
+
+    if value is None:
+        return None
+    try:
+        return graph_from_plain(value, source="sandbox").to_plain()
+    except (GraphError, RecursionError):
+        return None
+
+
 def mapping(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Malformed(f"{what} is not an object")

@@ -21,6 +21,7 @@ from typing import Any
 
 import h5py
 
+from grader.architecture.graph import graph_from_config
 from grader.readers.caps import MAX_MODEL_CONFIG_BYTES
 from grader.readers.errors import ReadError
 from grader.readers.model_process import read_in_child
@@ -303,6 +304,8 @@ def _fill_from_config(meta: ModelMeta, config: Any, shown: str) -> None:
     dense = [layer for layer in layers if _base_class_name(str(layer.get("class_name"))) == "Dense"]
     units = dense[-1].get("config", {}).get("units") if dense else None
     meta.output_units = units if isinstance(units, int) else None
+    graph = graph_from_config(config)
+    meta.layer_graph = graph.to_plain() if graph is not None else None
 
 
 def _layers_of(model: dict[str, Any]) -> list[dict[str, Any]] | None:

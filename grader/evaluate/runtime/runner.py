@@ -504,6 +504,210 @@ def predict_all(model, x, scaling: str, batch_size: int):
     return np.concatenate(outputs, axis=0)
 
 
+# ------------------------------------------------------------- layer graph
+# The loaded model's layers and their connections, as plain data the host's
+# grader/architecture reads (after validating it): the only view of a
+# subclassed model saved without a config. Traced, never run on data: one
+# tf.function trace of the model's call, with each leaf layer's call recorded
+# (Keras), or the ops of the SavedModel's serving function grouped by the
+# layer name scopes they were saved under.
+
+GRAPH_LIMIT = 5000
+MERGE_OPS = {"AddV2": "Add", "Add": "Add", "AddN": "Add", "ConcatV2": "Concatenate", "Concat": "Concatenate",
+             "Sub": "Subtract", "Mul": "Multiply"}
+SCOPE_KINDS = (("Conv2D", "Conv2D"), ("DepthwiseConv2dNative", "DepthwiseConv2D"), ("Conv3D", "Conv3D"),
+               ("MatMul", "Dense"), ("MaxPool", "MaxPooling2D"), ("AvgPool", "AveragePooling2D"),
+               ("FusedBatchNormV3", "BatchNormalization"), ("Mean", "GlobalAveragePooling2D"),
+               ("ConcatV2", "Concatenate"), ("AddV2", "Add"), ("Relu", "Activation"), ("Softmax", "Activation"))
+PASS_THROUGH = {"Placeholder", "Const", "VarHandleOp", "ReadVariableOp", "NoOp", "Identity"}
+
+
+def graph_sizes(value):
+    if value is None:
+        return None
+    if isinstance(value, int):
+        value = (value,)
+    try:
+        sizes = [int(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+    return sizes if 1 <= len(sizes) <= 3 and all(0 < v <= 10000 for v in sizes) else None
+
+
+def trace_layer_graph(model, declared_shape: list | None = None) -> dict | None:
+    """{"layers": [...], "model_class": ...} for the host, or None when it cannot be traced.
+    ``declared_shape``: the data set's input shape, for a subclassed model that states none."""
+    try:
+        if isinstance(model, SavedModel):
+            layers = saved_model_graph(model.signature)
+            model_class = None
+        else:
+            layers = keras_model_graph(model.model, model.input_shape or declared_shape or [])
+            model_class = model.model.__class__.__name__
+    except BaseException as exc:  # noqa: BLE001 - the graph is evidence, never a reason to fail
+        guard_forked_child()
+        say(f"the layer graph could not be traced: {one_line(exc)}")
+        return None
+    if not layers or len(layers) > GRAPH_LIMIT:
+        return None
+    return {"source": "sandbox", "model_class": model_class, "layers": layers}
+
+
+def leaf_layers(model) -> list:
+    """Every layer without sublayers: nested models and custom blocks opened."""
+    seen, leaves = set(), []
+
+    def walk(layer, depth: int) -> None:
+        for child in layer._flatten_layers(include_self=False, recursive=False):
+            if id(child) in seen or depth > 20:
+                continue
+            seen.add(id(child))
+            if list(child._flatten_layers(include_self=False, recursive=False)):
+                walk(child, depth + 1)
+            else:
+                leaves.append(child)
+
+    walk(model, 0)
+    return leaves
+
+
+def keras_model_graph(model, input_shape: list) -> list[dict]:
+    """Traces one call with every leaf layer's call recorded; each layer's
+    inputs are followed back through the traced ops to the layers (or the
+    un-layered merges, such as ``x + y`` in a subclassed call) they came from."""
+    import tensorflow as tf
+
+    calls = []
+    wrapped = []
+    for layer in leaf_layers(model):
+        if layer.__class__.__name__ == "InputLayer":
+            continue
+        original = layer.call
+
+        def recording(*args, _layer=layer, _original=original, **kwargs):
+            out = _original(*args, **kwargs)
+            inputs = [t for t in tf.nest.flatten((args, kwargs)) if tf.is_tensor(t)]
+            calls.append((_layer, inputs, [t for t in tf.nest.flatten(out) if tf.is_tensor(t)]))
+            return out
+
+        layer.call = recording
+        wrapped.append(layer)
+    try:
+        shape = [1] + [d if d is not None else 32 for d in input_shape]
+        concrete = tf.function(lambda x: model(x, training=False), autograph=False).get_concrete_function(
+            tf.TensorSpec(shape, tf.float32))
+    finally:
+        for layer in wrapped:
+            layer.__dict__.pop("call", None)   # the class's call again
+    produced, nodes = {}, []
+    names: collections.Counter[str] = collections.Counter()
+    for layer, _, outputs in calls:
+        names[layer.name] += 1
+        name = layer.name if names[layer.name] == 1 else f"{layer.name}#{names[layer.name]}"
+        for tensor in outputs:
+            produced.setdefault(tensor.name, name)
+        nodes.append({"name": name, "kind": layer.__class__.__name__,
+                      "kernel_size": graph_sizes(getattr(layer, "kernel_size", None)),
+                      "pool_size": graph_sizes(getattr(layer, "pool_size", None)),
+                      "strides": graph_sizes(getattr(layer, "strides", None)),
+                      "dilation": graph_sizes(getattr(layer, "dilation_rate", None)),
+                      "trainable": bool(getattr(layer, "trainable", True))})
+    tracer = OpTracer(produced, {concrete.inputs[0].name} if concrete.inputs else set())
+    graph = [{"name": "input", "kind": "InputLayer", "inbound": []}]
+    for node, (_, inputs, _) in zip(nodes, calls):
+        inbound = [name for tensor in inputs for name in tracer.sources(tensor)]
+        graph.extend(tracer.take_merges())
+        node["inbound"] = list(dict.fromkeys(n for n in inbound if n != node["name"]))
+        graph.append({k: v for k, v in node.items() if v is not None})
+    return graph
+
+
+class OpTracer:
+    """Follows a graph tensor back to the nodes that produced it."""
+
+    def __init__(self, produced: dict, inputs: set) -> None:
+        self.produced, self.inputs = produced, inputs
+        self.memo: dict[str, list[str]] = {}
+        self.merges: dict[str, dict] = {}
+        self.fresh: list[dict] = []
+
+    def take_merges(self) -> list[dict]:
+        fresh, self.fresh = self.fresh, []
+        return fresh
+
+    def sources(self, tensor, depth: int = 0) -> list[str]:
+        key = tensor.name
+        if key in self.produced:
+            return [self.produced[key]]
+        if key in self.inputs:
+            return ["input"]
+        if key in self.memo or depth > 400:
+            return self.memo.get(key, [])
+        self.memo[key] = []
+        op = tensor.op
+        if op.type in PASS_THROUGH - {"Identity"} or tensor.dtype.name == "resource":
+            found: list[str] = []
+        else:
+            groups = [self.sources(t, depth + 1) for t in op.inputs]
+            found = list(dict.fromkeys(n for group in groups for n in group))
+            if op.type in MERGE_OPS and sum(bool(group) for group in groups) >= 2:
+                if op.name not in self.merges:
+                    self.merges[op.name] = {"name": op.name, "kind": MERGE_OPS[op.type], "inbound": found}
+                    self.fresh.append(self.merges[op.name])
+                found = [op.name]
+        self.memo[key] = found
+        return found
+
+
+def saved_model_graph(signature) -> list[dict]:
+    """The serving function's ops, grouped by the layer scopes tf.keras saved
+    them under (``net/block/conv2d_1/Conv2D`` belongs to ``net/block/conv2d_1``)."""
+    from tensorflow.python.framework import function_def_to_graph
+
+    library = {f.signature.name: f for f in signature.graph.as_graph_def().library.function}
+    if not library:
+        return []
+    biggest = max(library.values(), key=lambda f: len(f.node_def))
+    graph = function_def_to_graph.function_def_to_graph(biggest)
+    operations = [op for op in graph.get_operations() if op.type not in PASS_THROUGH]
+    scopes = {op.name.rsplit("/", 1)[0] for op in operations if "/" in op.name}
+    leaves = {s for s in scopes if not any(other.startswith(s + "/") for other in scopes)}
+    produced, order, kinds, kernels = {}, [], collections.defaultdict(set), {}
+    for op in operations:
+        scope = op.name.rsplit("/", 1)[0] if "/" in op.name else ""
+        if scope not in leaves:
+            continue
+        if scope not in kinds:
+            order.append(scope)
+        kinds[scope].add(op.type)
+        for tensor in op.outputs:
+            produced[tensor.name] = scope
+        if op.type in ("Conv2D", "DepthwiseConv2dNative") and len(op.inputs) > 1 and op.inputs[1].shape.rank == 4:
+            kernels[scope] = {"kernel_size": graph_sizes(op.inputs[1].shape.as_list()[:2])}
+        elif op.type in ("MaxPool", "AvgPool"):
+            kernels[scope] = {"pool_size": graph_sizes(list(op.get_attr("ksize"))[1:3]),
+                              "strides": graph_sizes(list(op.get_attr("strides"))[1:3])}
+    inputs = {t.name for t in graph.inputs if t.dtype.name != "resource"}
+    tracer = OpTracer(produced, inputs)
+    nodes = [{"name": "input", "kind": "InputLayer", "inbound": []}]
+    first_op = {}
+    for op in operations:
+        scope = op.name.rsplit("/", 1)[0] if "/" in op.name else ""
+        if scope in kinds:
+            first_op.setdefault(scope, []).append(op)
+    for scope in order:
+        inbound = []
+        for op in first_op[scope]:
+            for tensor in op.inputs:
+                if produced.get(tensor.name) != scope:
+                    inbound.extend(tracer.sources(tensor))
+        nodes.extend(tracer.take_merges())
+        kind = next((name for op_type, name in SCOPE_KINDS if op_type in kinds[scope]), "Layer")
+        nodes.append({"name": scope, "kind": kind, "inbound": list(dict.fromkeys(n for n in inbound if n != scope)),
+                      **{k: v for k, v in kernels.get(scope, {}).items() if v is not None}})
+    return nodes
+
+
 def summarise(architecture: dict) -> dict:
     types = architecture.get("layer_types") or {}
     architecture["has_dropout"] = any("Dropout" in name for name in types)
@@ -527,6 +731,7 @@ def evaluate_model(spec: dict, index: int, limits: dict) -> dict:
         record["loader"] = loader
         say(f"{model_id}: loaded {record['path']} with {loader}")
         record.update(summarise(model.architecture()))
+        record["layer_graph"] = trace_layer_graph(model, spec.get("input_shape"))
         if loader == "tf_keras" and "Lambda" in record["layer_types"]:
             record["notes"].append(
                 "Keras 3 refused the model's Lambda layer; tf_keras loaded it, which ran the layer's "
