@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import keras
@@ -28,10 +29,16 @@ def scale_pixels(images: np.ndarray) -> np.ndarray:
     return images.astype("float32") / 255
 
 
-def fit_and_evaluate(model, x_train, y_train, x_test, y_test, *, epochs, batch_size):
+def training_steps(n_train: int, epochs: int, batch_size: int) -> int:
+    """Optimizer steps in ``epochs`` over the images the validation split leaves (as Keras splits: rounded down)."""
+    n_fitted = math.floor(n_train * (1 - VALIDATION_SPLIT))
+    return math.ceil(n_fitted / batch_size) * epochs
+
+
+def fit_and_evaluate(model, x_train, y_train, x_test, y_test, *, epochs, batch_size, optimizer="rmsprop"):
     """Train with a validation split (for the curves), then score the test set."""
     model.compile(
-        optimizer="rmsprop",
+        optimizer=optimizer,
         loss="sparse_categorical_crossentropy",   # integer labels, softmax outputs
         metrics=["accuracy"],
     )

@@ -120,8 +120,10 @@ def test_saved_models_show_dropout_and_augmentation_only_where_the_rubric_wants(
     for part in _classifier_parts(rubric):
         classes = _layer_classes(_saved_config(tree / part.canonical_dir / part.canonical_files["model"]))
         has_dropout = "Dropout" in classes
-        has_augmentation = {"RandomFlip", "RandomRotation", "RandomZoom"} <= set(classes)
+        has_augmentation = {"RandomFlip", "RandomTranslation"} <= set(classes)
         assert classes.count("Conv2D") == 3, part.id
+        if has_dropout:     # 6.2b: dropout after each of the three blocks and before the classifier
+            assert classes.count("Dropout") == 4 and classes.count("BatchNormalization") == 3, part.id
         if part.architecture.dropout is not None:
             assert has_dropout == part.architecture.dropout, part.id
         if part.architecture.augmentation is not None:
@@ -277,9 +279,11 @@ def test_notebooks_carry_the_solution_source(rubric):
 
     import nbformat
 
-    from reference.cifar10_convnet import build_plain_convnet, build_regularised_convnet
+    from reference.cifar10_convnet import (adam_with_cosine_decay, build_plain_convnet, build_regularised_convnet,
+                                           regularised_block)
     from reference.notebooks import build_notebook, code_of
     from reference.runner import _solution_function
+    from reference.training import training_steps
 
     for part in rubric.parts:
         notebook = build_notebook(part, rubric, _solution_function(reference.SOLUTIONS[part.id]),
@@ -294,6 +298,29 @@ def test_notebooks_carry_the_solution_source(rubric):
     assert "build_regularised_convnet" not in plain and "data_augmentation" not in plain
     assert "def fit_and_evaluate" in plain and "class TrainedModel" in plain
     assert inspect.getsource(build_regularised_convnet) not in plain
+    assert "adam_with_cosine_decay" not in plain and "BatchNormalization" not in plain
+    regularised = code_of(build_notebook(rubric.part("6.2b"), rubric, _solution_function(reference.SOLUTIONS["6.2b"]),
+                                         folder_part=False, seed=0, quick_samples=10, quick_epochs=1))
+    for function in (build_regularised_convnet, regularised_block, adam_with_cosine_decay, training_steps):
+        assert inspect.getsource(function).strip() in regularised, function.__name__
+    assert "LEARNING_RATE = " in regularised and "VALIDATION_SPLIT = " in regularised
+
+
+def test_the_regularised_schedule_decays_to_zero_over_the_steps_keras_takes():
+    from reference.cifar10_convnet import adam_with_cosine_decay
+    from reference.training import training_steps
+
+    # 50,000 images less the 20% validation split, in batches of 64: 625 steps an epoch.
+    assert training_steps(50_000, 20, 64) == 12_500
+    assert training_steps(5_000, 1, 64) == 63          # 4,000 images: the last batch is partial
+    import keras
+
+    optimizer = adam_with_cosine_decay(50_000, 20, 64)
+    schedule = keras.optimizers.schedules.deserialize(optimizer.get_config()["learning_rate"])   # as saved
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert float(schedule(0)) == pytest.approx(1e-3)
+    assert float(schedule(6_250)) == pytest.approx(5e-4, rel=1e-3)
+    assert float(schedule(12_500)) == pytest.approx(0, abs=1e-9)
 
 
 def _record(quick: bool, accuracy: float) -> RunRecord:
@@ -327,6 +354,27 @@ def test_baselines_measured_keep_the_margins_and_leave_other_parts(rubric, tmp_p
     assert "keep the margins below the baseline" in text
     reference.baselines(_record(False, 0.9912), tmp_path / "assignment06.toml")
     assert written.read_text() == text      # the rule is stable: rewriting changes nothing
+
+
+def test_baselines_name_known_data_by_what_it_is(rubric, tmp_path):
+    from reference.baselines import KNOWN_DATA
+
+    shutil.copy(rubric.path, tmp_path / "assignment06.toml")
+    shutil.copy(Path(rubric.path).parent / rubric.baselines_file, tmp_path / rubric.baselines_file)
+    jpeg_test_batch = next(digest for digest, what in KNOWN_DATA.items() if "JPEG copy of CIFAR-10" in what)
+    record = _record(False, 0.7789)
+    record.parts["6.2b"] = PartRun(part="6.2b", seconds=1834.4, test_accuracy=0.7789, test_loss=0.65, epochs=20,
+                                   n_train=50000, n_test=10000,
+                                   data_files={"datasets/cifar-10-batches-py/data_batch_1": "cd" * 32,
+                                               "datasets/cifar-10-batches-py/test_batch": jpeg_test_batch})
+    reference.baselines(record, tmp_path / "assignment06.toml")
+    after = rubric_lib.load(tmp_path / "assignment06.toml").baselines
+    provenance = after["6.2b"].provenance
+    assert "20 epochs on 50000 training images, 1834 s, on the JPEG copy of CIFAR-10 from ../shared" in provenance
+    assert f"sha256 {jpeg_test_batch[:8]}…" in provenance and f"test_batch {jpeg_test_batch}" in provenance
+    assert after["6.2b"].full_credit_at == pytest.approx(
+        0.7789 - (rubric.baselines["6.2b"].accuracy - rubric.baselines["6.2b"].full_credit_at), abs=1e-4)
+    assert ", on " not in after["6.1"].provenance       # digests nobody recognises: named by digest alone
 
 
 def test_baselines_refuse_a_quick_run_and_leave_the_file(rubric, tmp_path):
