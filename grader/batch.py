@@ -92,6 +92,7 @@ def rubric_grading_part(path: Path) -> bytes:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         return raw
     data.pop("policy", None)
+    data.pop("integrity", None)   # compared from the stored records: a new threshold needs no regrading
     return json.dumps(data, sort_keys=True, default=str).encode()
 
 
@@ -176,6 +177,7 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
         grade.resume_key = key
         keep_given_points(grade, output_paths(archive.name, out_dir).json)   # before it is replaced
         write_submission_outputs(grade, out_dir)
+        _store_integrity_evidence(grade, out_dir)
         return grade
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="grade")
@@ -237,10 +239,33 @@ def _write_class(grades: list[SubmissionGrade], out_dir: Path, rubric: Rubric, e
     from grader.report import write_class_outputs
 
     policy = policy or ClassPolicy(rubric.policy)
+    _class_integrity(grades, out_dir, rubric)
     standing = write_class_outputs(grades, out_dir, rubric, list(exports), policy=policy.policy,
                                    extensions=policy.extensions, times=policy.times, manual_merge=manual_merge)
     write_template(out_dir, standing, any(part.manual_checks for part in rubric.parts))   # the summary links it
     return standing
+
+
+def _store_integrity_evidence(grade: SubmissionGrade, out_dir: Path) -> None:
+    """The archive's code, predictions and weight fingerprints for the class's
+    integrity step (grader/integrity), while its extracted files are on disk."""
+    from grader.integrity import evidence
+    from grader.report import output_stem
+
+    try:
+        evidence.write(grade, out_dir, output_stem(grade.archive))
+    except Exception:  # noqa: BLE001 - evidence for the instructor never costs a grade;
+        pass           # the class summary lists the archive as compared without evidence
+
+
+def _class_integrity(grades: list[SubmissionGrade], out_dir: Path, rubric: Rubric) -> None:
+    """Pairs of submissions with similar code or related models, over every stored record."""
+    from grader.integrity.pairs import write_class_integrity, write_failure
+
+    try:
+        write_class_integrity(out_dir, rubric, [g.archive for g in grades if g.status != "error"])
+    except Exception as exc:  # noqa: BLE001 - never stops the class outputs
+        write_failure(out_dir, f"the integrity comparison failed ({type(exc).__name__}: {exc})")
 
 
 def _whole_class(out_dir: Path, grades: list[SubmissionGrade]) -> list[SubmissionGrade]:

@@ -247,6 +247,10 @@ class ModelEvaluation:
     scaling: str | None = None            # the input scaling used
     scaling_note: str | None = None       # "does far better on raw 0-255 input"
     seconds: float | None = None
+    # Per weight tensor, figures only: {"name", "shape", "stride", "norm",
+    # "projection"} (grader/evaluate/readback.weight_fingerprints), for the
+    # class's model-similarity step (grader/integrity/models.py).
+    weight_fingerprints: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -219,6 +219,42 @@ class SandboxSettings(SandboxLimits):
         return value
 
 
+class IntegritySettings(_Strict):
+    """The rubric's ``[integrity]`` table: the class-wide comparison of code and
+    models (grader/integrity). Evidence for the instructor; it never changes a score.
+
+    ``base``: the instructor's own code, excluded as boilerplate like MOSS's
+    base files: files or folders (notebooks and .py scripts), relative to the
+    rubric file or absolute; a folder of ``grade reference run`` output holds
+    the reference notebooks. A missing path is reported on the class summary."""
+
+    enabled: bool = True
+    base: list[str] = Field(default_factory=list)
+    # A part's code pair is reported at or above this similarity: the share of
+    # the smaller side's fingerprinted code that the other side also has.
+    code_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    # ... and when the matching code is at least this many filtered characters
+    # (a few shared lines of one's own code make a high share of nothing).
+    min_code_tokens: int = Field(150, ge=1)
+    # copydetect's winnowing: k-grams of this many filtered characters, and a
+    # window that guarantees any match of k + window - 1 characters is found.
+    kgram: int = Field(25, ge=5, le=200)
+    window: int = Field(6, ge=1, le=100)
+    # In a class of at least common_min_class submissions, a fingerprint that
+    # more than this share of them hold is treated as boilerplate too (MOSS's -m).
+    common_share: float = Field(0.5, gt=0.0, le=1.0)
+    common_min_class: int = Field(20, ge=2)
+    # Models of one part: reported when the median per-tensor cosine of the
+    # weight fingerprints is at least this (same architecture only) ...
+    weight_threshold: float = Field(0.95, ge=-1.0, le=1.0)
+    # ... or when their same-wrong-label errors are far beyond independence:
+    # the Poisson tail, Bonferroni-corrected over the part's pairs, below
+    # agreement_alpha, and at least error_overlap of the fewer errors shared.
+    agreement_alpha: float = Field(1e-3, gt=0.0, lt=1.0)
+    error_overlap: float = Field(0.5, ge=0.0, le=1.0)
+    min_shared_errors: int = Field(10, ge=1)
+
+
 class Rubric(_Strict):
     id: str
     title: str
@@ -233,6 +269,8 @@ class Rubric(_Strict):
     # one grade per student: attempts, due date, late penalty (grade.toml can override it);
     # not part of the resume key, so changing it re-scores without regrading
     policy: GradingPolicy = GradingPolicy()
+    # the class-wide code and model comparison; computed from stored records, not part of the resume key
+    integrity: IntegritySettings = IntegritySettings()
     # tolerance for the reported-vs-recomputed comparison, etc., in checks' params
     baselines: dict[str, Baseline] = Field(default_factory=dict)
     path: str = ""                     # where it was read from (filled by load)

@@ -162,6 +162,46 @@ def mapping(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+FINGERPRINT_DIMS = 32            # the runner's FINGERPRINT_DIMS
+FINGERPRINT_MAX_TENSORS = 200
+
+
+def weight_fingerprints(value: Any) -> list[dict[str, Any]]:
+    """The runner's per-tensor fingerprints, checked field by field: a name,
+    a shape, the sampling stride, a norm and FINGERPRINT_DIMS finite numbers.
+    Anything else is Malformed (the model is still graded without them)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > FINGERPRINT_MAX_TENSORS:
+        raise Malformed("the weight fingerprints are not a short list")
+    prints = []
+    for entry in value:
+        entry = mapping(entry, "a weight fingerprint")
+        projection = entry.get("projection")
+        if not isinstance(projection, list) or len(projection) != FINGERPRINT_DIMS:
+            raise Malformed(f"a weight fingerprint does not hold {FINGERPRINT_DIMS} numbers")
+        dims = entry.get("shape")
+        if not isinstance(dims, list) or len(dims) > 8:
+            raise Malformed("a weight fingerprint's shape is not a short list")
+        prints.append({
+            "name": text(entry.get("name"), 120),
+            "shape": [integer(d, 0, 10**9) for d in dims],
+            "stride": integer(entry.get("stride"), 1, 10**9),
+            "norm": number(entry.get("norm"), 0.0, 1e30),
+            "projection": [number(v, -1e30, 1e30) for v in projection],
+        })
+    return prints
+
+
+def optional_weight_fingerprints(value: Any) -> list[dict[str, Any]]:
+    """weight_fingerprints, or [] when they are malformed: they are evidence
+    for the instructor, never needed to grade the model."""
+    try:
+        return weight_fingerprints(value)
+    except Malformed:
+        return []
+
+
 # ------------------------------------------------------------------ arrays
 
 

@@ -176,14 +176,15 @@ def write_class_outputs(
     atomic_write_text(out_dir / STANDINGS_FILE, formatting.to_json(standing.to_dict()))
     export_warnings = [warning for upload in uploads for warning in upload.warnings]
     atomic_write_text(out_dir / "index.html",
-                      render_index_html(grades, rubric, export_warnings, standing, manual_merge))
+                      render_index_html(grades, rubric, export_warnings, standing, manual_merge,
+                                        integrity=integrity_view(out_dir)))
     update_report_standings(standing, out_dir)
     return standing
 
 
 def render_index_html(
     grades: list[SubmissionGrade], rubric: Rubric, export_warnings: Sequence[str] = (),
-    standing: ClassStanding | None = None, manual_merge=None,
+    standing: ClassStanding | None = None, manual_merge=None, integrity: "IntegrityView | None" = None,
 ) -> str:
     """The class summary: counts and statistics over students (the attempt that
     counts, after the policy), the policy itself, late and adjusted students,
@@ -219,6 +220,7 @@ def render_index_html(
         policy_problems=list(standing.problems),
         export_warnings=list(export_warnings),
         manual=_manual_view(rubric, standing, manual_merge),
+        integrity=integrity,   # grader/integrity's pairs (integrity_view), None when not compared
         generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip(),
         grader_version=grader.__version__,
         script=Markup(script),
@@ -302,6 +304,46 @@ def duplicate_models(grades: list[SubmissionGrade], owner: dict[str, str] | None
         if len({owner.get(archive, archive) for archive in members}) >= 2
     ]
     return sorted(groups, key=lambda g: (-len(g.members), g.sha256))
+
+
+@dataclass
+class IntegrityPairRow:
+    left: str
+    right: str
+    left_archive: str
+    right_archive: str
+    page_href: str
+    parts: list[tuple[str, dict]]        # (part id, {"code", "weights", "predictions"}) as pairs.json has them
+
+
+@dataclass
+class IntegrityView:
+    submissions: int
+    pairs: list[IntegrityPairRow]
+    problems: list[str]
+    without_evidence: list[str]
+    base_files: int
+
+
+def integrity_view(out_dir: Path) -> IntegrityView | None:
+    """The Integrity section's rows, from grader/integrity's pairs.json (None when it was not run)."""
+    from grader.integrity import read_class_integrity
+
+    data = read_class_integrity(out_dir)
+    if data is None:
+        return None
+    rows = []
+    for pair in data["pairs"]:
+        try:
+            parts = [(str(pid), {k: figures.get(k) for k in ("code", "weights", "predictions")})
+                     for pid, figures in pair["parts"].items()]
+            rows.append(IntegrityPairRow(str(pair["left"]["student"]), str(pair["right"]["student"]),
+                                         str(pair["left"]["archive"]), str(pair["right"]["archive"]),
+                                         quote(str(pair["page"])), parts))
+        except (KeyError, TypeError, AttributeError):
+            continue   # a hand-edited file: the row is left out
+    return IntegrityView(int(data.get("submissions") or 0), rows, [str(p) for p in data.get("problems") or []],
+                         [str(a) for a in data.get("without_evidence") or []], len(data.get("base_files") or []))
 
 
 def _submission_row(student: StudentGrade, rubric: Rubric) -> SubmissionRow:

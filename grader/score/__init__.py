@@ -80,6 +80,13 @@ def score_parts(rubric: Rubric, layout: Layout, contents: Contents, problems: li
             rerun=rerun_evidence(rerun, part.id) if rerun is not None else None,
         )
         grades[part.id] = _grade_part(part, ctx)
+        # For the class's integrity step (grader/integrity/evidence.py), in memory only.
+        details = grades[part.id].details
+        if ctx.recomputed.predicted is not None:
+            details["predicted"] = ctx.recomputed.predicted
+            details["correct"] = ctx.recomputed.predicted == labels[part.dataset]
+        if model_eval is not None and model_eval.weight_fingerprints:
+            details["weight_fingerprints"] = model_eval.weight_fingerprints
     return grades
 
 

@@ -504,6 +504,72 @@ def predict_all(model, x, scaling: str, batch_size: int):
     return np.concatenate(outputs, axis=0)
 
 
+# Per-layer weight fingerprints, for the class's integrity step on the host
+# (grader/integrity/models.py): only figures leave the sandbox, never weights.
+# The projection is the same for every student (it depends only on the
+# element index), so two students' vectors of one tensor are comparable; it is
+# computed with integer arithmetic, not a NumPy random stream, so the keras2
+# and keras3 runtimes (NumPy 1 and 2) give the same figures.
+FINGERPRINT_DIMS = 32
+FINGERPRINT_MAX_TENSORS = 200
+FINGERPRINT_MAX_ELEMENTS = 1 << 18   # a larger tensor is sampled at a fixed stride
+FINGERPRINT_CHUNK = 1 << 16
+_SIGNS: dict[int, object] = {}        # chunk number -> int8 signs, shared by every tensor
+FINGERPRINT_SEED = 0x9E3779B97F4A7C15
+
+
+def _projection_signs(chunk: int):
+    """±1 (int8) of shape (FINGERPRINT_CHUNK, FINGERPRINT_DIMS) for elements of one chunk,
+    from a splitmix64 hash of each (element, dim)."""
+    import numpy as np
+
+    if chunk in _SIGNS:
+        return _SIGNS[chunk]
+    start, stop = chunk * FINGERPRINT_CHUNK, (chunk + 1) * FINGERPRINT_CHUNK
+    with np.errstate(over="ignore"):
+        index = (np.arange(start, stop, dtype=np.uint64)[:, None] * np.uint64(FINGERPRINT_DIMS)
+                 + np.arange(FINGERPRINT_DIMS, dtype=np.uint64)[None, :]) ^ np.uint64(FINGERPRINT_SEED)
+        z = index + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    _SIGNS[chunk] = np.where((z >> np.uint64(63)) == 1, np.int8(1), np.int8(-1))
+    return _SIGNS[chunk]
+
+
+def tensor_fingerprint(name: str, values) -> dict:
+    import numpy as np
+
+    flat = np.asarray(values, dtype=np.float32).reshape(-1)
+    shape = [int(d) for d in np.shape(values)]
+    stride = max(1, math.ceil(flat.size / FINGERPRINT_MAX_ELEMENTS))
+    flat = np.nan_to_num(flat[::stride], nan=0.0, posinf=0.0, neginf=0.0)
+    projection = np.zeros(FINGERPRINT_DIMS, dtype=np.float64)
+    for number, start in enumerate(range(0, flat.size, FINGERPRINT_CHUNK)):
+        chunk = flat[start:start + FINGERPRINT_CHUNK].astype(np.float64)
+        projection += chunk @ _projection_signs(number)[:chunk.size].astype(np.float64)
+    projection /= math.sqrt(FINGERPRINT_DIMS)
+    return {"name": str(name)[:120], "shape": shape, "stride": stride,
+            "norm": float(np.linalg.norm(flat.astype(np.float64))),
+            "projection": [round(float(v), 6) for v in projection]}
+
+
+def weight_fingerprints(model) -> list[dict]:
+    """One fingerprint per weight tensor, in the model's own order; [] when the
+    weights cannot be read (the model still gets graded)."""
+    inner = getattr(model, "model", None)
+    variables = list(getattr(inner, "weights", None) or getattr(getattr(model, "loaded", None), "variables", []) or [])
+    prints = []
+    for variable in variables[:FINGERPRINT_MAX_TENSORS]:
+        try:
+            name = getattr(variable, "path", None) or getattr(variable, "name", "?")
+            prints.append(tensor_fingerprint(name, variable.numpy()))
+        except Exception:  # noqa: BLE001 - a figure we cannot take is left out
+            guard_forked_child()
+            return []
+    return prints
+
+
 # ------------------------------------------------------------- layer graph
 # The loaded model's layers and their connections, as plain data the host's
 # grader/architecture reads (after validating it): the only view of a
@@ -732,6 +798,7 @@ def evaluate_model(spec: dict, index: int, limits: dict) -> dict:
         say(f"{model_id}: loaded {record['path']} with {loader}")
         record.update(summarise(model.architecture()))
         record["layer_graph"] = trace_layer_graph(model, spec.get("input_shape"))
+        record["fingerprints"] = weight_fingerprints(model)
         if loader == "tf_keras" and "Lambda" in record["layer_types"]:
             record["notes"].append(
                 "Keras 3 refused the model's Lambda layer; tf_keras loaded it, which ran the layer's "
