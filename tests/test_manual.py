@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from markupsafe import escape
 
 from grader import rubric as rubric_module
 from grader.batch import grade_batch, rescore, resume_key, up_to_date
@@ -31,6 +32,7 @@ from grader.manual.sheet import check_rows
 from grader.pipeline import HeldOutData
 from grader.records import CheckResult
 from grader.report import output_stem, write_submission_outputs
+from grader.report.submission import REPORT_CSP
 from grader.rubric import RubricError
 from grader.score.records import PartGrade, SubmissionGrade, grade_from_dict
 
@@ -136,7 +138,8 @@ def automatic_grade(rubric, archive: Path, cnn: float, layout: float) -> Submiss
         checks = [run_check(spec, None) if spec.kind == "manual" else
                   CheckResult(spec.id, scores[spec.id], spec.points, scores[spec.id] == spec.points, f"{spec.id} scored")
                   for spec in part.checks]
-        parts[part.id] = PartGrade(part.id, part.title, sum(c.score for c in checks), part.max_points, checks)
+        parts[part.id] = PartGrade(part.id, part.title, sum(c.score for c in checks), part.max_points, checks,
+                                   details={"history": {"loss": [1.2, 0.8, 0.6]}} if part.id == "cnn" else {})
     return SubmissionGrade(archive=archive.name, student=student, status="graded",
                            score=sum(p.score for p in parts.values()), max_score=rubric.total_points,
                            rubric=rubric.id, parts=parts, sha256=sha256_of(archive), grader_version="test")
@@ -277,6 +280,9 @@ def test_merge_puts_points_and_comment_everywhere_without_a_sandbox(graded_class
     assert 'id="manual-pending"' not in html and "<title>Doe, Jane: 28 / 30" in html
     assert 'data-score="28"' in html and "<!--score:part:comparison-->18 / 20<!--/score:part:comparison-->" in html
     assert 'data-final="28" data-raw="28"' in html                      # the policy's standing
+    # spliced in place: the figures drawn at grading (not in the JSON record) are still there
+    assert 'data-figure="curves"' in html and "<script" not in html
+    assert f'http-equiv="Content-Security-Policy" content="{escape(REPORT_CSP)}"' in html
     gradescope = json.loads((out / "gradescope" / output_stem(DOE) / "results.json").read_text())
     assert gradescope["score"] == 28
     summary_html = (out / "index.html").read_text(encoding="utf-8")
