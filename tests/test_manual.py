@@ -232,6 +232,7 @@ def test_grading_leaves_the_manual_check_pending(graded_class, rubric):
     assert 'id="manual" data-pending="3" data-pending-points="30"' in summary
     assert '<a id="manual-template" href="manual_template.csv">' in summary
     assert "Blackboard: Doe, Jane (" + DOE + ") has 10 manual point(s) not given yet" in summary
+    assert "Total scores of graded submissions, without the 30 manual point(s) still pending" in summary
     template = pd.read_csv(out / "manual_template.csv", keep_default_na=False, dtype=str)
     assert list(template.columns) == ["archive", "part", "check", "points", "comment", "max_points", "student"]
     assert sorted(template["archive"]) == sorted([DOE, ROE, POE])
@@ -288,6 +289,9 @@ def test_merge_puts_points_and_comment_everywhere_without_a_sandbox(graded_class
     summary_html = (out / "index.html").read_text(encoding="utf-8")
     assert 'data-pending="1" data-pending-points="10" data-given="2"' in summary_html
     assert 'data-merged="2"' in summary_html
+    rate = re.search(r'<tr class="rate" data-part="comparison" data-check="discussion_quality"[^>]*>', summary_html).group(0)
+    # given in 2 of 3; the mean is over the points given, (8 + 3.5) / 2, not over the pending zero
+    assert 'data-submissions="3" data-passed="2"' in rate and 'data-mean-points="5.7500"' in rate
     assert "the upload carries the scores, manual points included" in summary_html
     template = pd.read_csv(out / "manual_template.csv", keep_default_na=False, dtype=str)
     assert list(template["archive"]) == [POE]
