@@ -261,6 +261,8 @@ def test_merge_puts_points_and_comment_everywhere_without_a_sandbox(graded_class
     # the resume key is untouched: the next run still skips the archive, keeping the points
     assert {a: record(out, a)["resume_key"] for a in (DOE, ROE, POE)} == keys_before
     assert up_to_date(archives, out, rubric)
+    again = merge_sheet(read_sheet(write_csv(tmp_path, GOOD_ROWS)), out, rubric)      # the same file once more
+    assert len(again.applied) == 2 and record(out, DOE) == doe                          # nothing rewritten
 
     rows = grades_rows(out)
     assert rows["jdoe"]["total"] == "28.0" and rows["jdoe"]["comparison"] == "18.0"

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.atomic import atomic_write_text
-from grader.checks.manual import GIVEN, PENDING, given_result, manual_state
+from grader.checks.manual import GIVEN, PENDING, comment_of, given_result, manual_state
 from grader.manual.sheet import ManualEntry, ManualSheet, check_rows
 from grader.records import CheckResult
 from grader.report import formatting
@@ -72,10 +72,10 @@ def merge_sheet(sheet: ManualSheet, out_dir: Path, rubric: Rubric, now: datetime
     for archive, archive_entries in by_archive.items():
         path, data = stored[archive]
         grade = grades[archive]
-        for entry in archive_entries:
-            _give(grade, entry, f"{sheet.name} line {entry.line}", given_at)
-        grade.recount()
-        _write_merged(grade, data, path, out_dir)
+        changed = [_give(grade, entry, f"{sheet.name} line {entry.line}", given_at) for entry in archive_entries]
+        if any(changed):                 # merging the same file again rewrites nothing
+            grade.recount()
+            _write_merged(grade, data, path, out_dir)
         outcome.applied += archive_entries
         outcome.grades[archive] = grade
     return outcome
@@ -88,13 +88,17 @@ def _grade(data: dict) -> SubmissionGrade | None:
         return None
 
 
-def _give(grade: SubmissionGrade, entry: ManualEntry, source: str, given_at: str) -> None:
+def _give(grade: SubmissionGrade, entry: ManualEntry, source: str, given_at: str) -> bool:
+    """Put the entry's points in; False when they (and the comment) were already given."""
     part = grade.parts[entry.part]
     for index, check in enumerate(part.checks):
         if check.id == entry.check:
+            if manual_state(check) == GIVEN and check.score == entry.points and comment_of(check) == entry.comment:
+                return False
             part.checks[index] = given_result(check.id, check.max_score, entry.points, entry.comment, source,
                                               given_at, grade.sha256)
-            return
+            return True
+    return False
 
 
 def _write_merged(grade: SubmissionGrade, data: dict, path: Path, out_dir: Path) -> None:
