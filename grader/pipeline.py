@@ -202,7 +202,7 @@ def _evaluate(report: CheckReport, rubric: Rubric, sandbox, data: HeldOutData, w
 
     return retry_failed_loads(evaluation, sandbox, lambda other, parts: evaluate_submission(
         report.intake.root, [m for m in models if m.part in parts], [], inputs, None, other, rubric.sandbox,
-        work_root / "_sandbox" / f"{report.intake.work_dir.name}-keras2"))
+        work_root / "_sandbox" / f"{report.intake.work_dir.name}-keras2"), root=report.intake.root)
 
 
 def _model_jobs(report: CheckReport, rubric: Rubric, data: HeldOutData):

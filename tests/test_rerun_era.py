@@ -371,9 +371,10 @@ def test_grade_image_build_keras2_is_idempotent(keras2_image):
 # ------------------------------------------------- evaluation's fallback
 
 
-def test_a_model_no_current_loader_reads_is_retried_in_keras2():
-    """The evaluate stage's hook: only a model every loader rejected goes to
-    the keras2 runtime; what that run loads replaces the failure, with a note."""
+def test_a_model_no_current_loader_reads_is_retried_in_keras2(shared_dir, tmp_path):
+    """The evaluate stage's hook: only a Keras 2 model every loader rejected
+    goes to the keras2 runtime (a damaged file does not); what that run loads
+    replaces the failure, with a note."""
     from grader.records import Evaluation, ModelEvaluation
 
     backend = bwrap_backend("keras3")
@@ -390,7 +391,12 @@ def test_a_model_no_current_loader_reads_is_retried_in_keras2():
         return Evaluation(backend="bwrap", status="ok", models={"6.1": ModelEvaluation(
             part="6.1", path="results/old.h5", ok=True, loader="tf_keras")})
 
-    merged = runtimes.retry_failed_loads(evaluation, backend, evaluate)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "old.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)   # cut short
+    assert runtimes.retry_failed_loads(evaluation, backend, evaluate, root=tmp_path).models["6.1"] is rejected
+    assert asked == []
+    (tmp_path / "results" / "old.h5").write_bytes((shared_dir / "real-world-samples" / REAL_KERAS2_H5).read_bytes())
+    merged = runtimes.retry_failed_loads(evaluation, backend, evaluate, root=tmp_path)
     assert asked == [("keras2", runtimes.get("keras2").host_python(), ["6.1"])]
     assert merged.models["6.1"].ok and merged.models["6.1"].message == (
         "6.1: loaded in the Keras 2 runtime (TensorFlow 2.15 with Keras 2.15); every loader of the keras3 "

@@ -402,16 +402,19 @@ def _decide(clues: _Clues) -> tuple[str, str]:
 # --------------------------------------------------- evaluation's fallback
 
 
-def retry_failed_loads(evaluation, sandbox, evaluate: Callable[[Any, list[str]], Any]):
+def retry_failed_loads(evaluation, sandbox, evaluate: Callable[[Any, list[str]], Any], root: Path | None = None):
     """Model evaluation keeps its loader chain (Keras 3, then tf_keras, then
-    SavedModel); a model that every loader of the current runtime rejected is
-    tried once more in the Keras 2 runtime (TensorFlow 2.15), when this machine
-    has it. ``evaluate(other_sandbox, parts)`` evaluates those parts' models
-    there and returns an Evaluation; each model it loads replaces the failure,
-    with a note. Returns ``evaluation``."""
+    SavedModel); a Keras 2 model that every loader of the current runtime
+    rejected is tried once more in the Keras 2 runtime (TensorFlow 2.15), when
+    this machine has it. With ``root`` (the submission), only a model whose
+    HDF5 metadata, read on the host, records a Keras 2 version is retried: a
+    damaged file is not worth a second sandbox. ``evaluate(other_sandbox,
+    parts)`` evaluates those parts' models there and returns an Evaluation;
+    each model it loads replaces the failure, with a note. Returns ``evaluation``."""
     if evaluation is None or not getattr(evaluation, "models", None):
         return evaluation
-    failed = [part for part, model in evaluation.models.items() if _failed_to_load(model)]
+    failed = [part for part, model in evaluation.models.items()
+              if _failed_to_load(model) and (root is None or _written_by_keras2(Path(root) / model.path))]
     if not failed:
         return evaluation
     current = getattr(sandbox, "runtime", DEFAULT_RUNTIME)
@@ -429,6 +432,12 @@ def retry_failed_loads(evaluation, sandbox, evaluate: Callable[[Any, list[str]],
                 f"{current} runtime rejected it")]))
             evaluation.models[part] = model
     return evaluation
+
+
+def _written_by_keras2(path: Path) -> bool:
+    clues = _Clues()
+    _model_clues(path.parent, path.name, clues)
+    return bool(clues.models2)
 
 
 def _failed_to_load(model) -> bool:
