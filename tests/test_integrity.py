@@ -201,6 +201,9 @@ def test_a_notebook_figure_is_checked_and_the_report_shows_the_computation(tmp_p
     assert result.evidence["integrity_flag"] is True
     layout = next(c for c in part.checks if c.id == "layout_complete")
     assert "6.1 has no metrics file: save it as results/6.1/metrics.json" in layout.message
+    assert part.reported == {"accuracy": 0.999, "loss": None, "file": None, "source": "notebook output",
+                             "notebook": "6.1_mnist_convnet.ipynb", "cell": "cell 7 (In [6])",
+                             "text": "Test accuracy: 0.999"}
 
     grade = SubmissionGrade(archive="assignment06_DoeJane.zip", student=Student(last="Doe", first="Jane"),
                             status="graded", score=part.score, max_score=rubric.total_points, rubric=rubric.id,

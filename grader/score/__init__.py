@@ -96,7 +96,12 @@ def _grade_part(part: Part, ctx: CheckContext) -> PartGrade:
     metrics = files.metrics
     reported = None
     if metrics is not None:
-        reported = {"accuracy": reported_accuracy(ctx), "loss": metrics.test_loss, "file": files.metrics_path}
+        reported = {"accuracy": reported_accuracy(ctx), "loss": metrics.test_loss, "file": files.metrics_path,
+                    "source": "metrics file"}
+        if files.notebook_figure is not None:
+            # The figure came from a notebook's saved output: the record says which cell.
+            reported.update(source="notebook output", notebook=files.notebook_figure_path,
+                            cell=files.notebook_figure.where, text=files.notebook_figure.text)
     recomputed = ctx.recomputed.to_dict() if "model" in part.expects else None
     details: dict = {
         "plots": [p.path for p in files.plots if p.info is not None],
