@@ -263,7 +263,7 @@ def _class_integrity(grades: list[SubmissionGrade], out_dir: Path, rubric: Rubri
     from grader.integrity.pairs import write_class_integrity, write_failure
 
     try:
-        write_class_integrity(out_dir, rubric, [g.archive for g in grades if g.status != "error"])
+        write_class_integrity(out_dir, rubric, [g.archive for g in grades if g.parts])
     except Exception as exc:  # noqa: BLE001 - never stops the class outputs
         write_failure(out_dir, f"the integrity comparison failed ({type(exc).__name__}: {exc})")
 

@@ -571,3 +571,69 @@ def test_agreement_statistic_separates_a_copy_from_independent_errors():
     assert model_sim.far_beyond_chance(copied, 1e-3, 0.5, 10)
     assert copied.expected_agreement == pytest.approx(copied.accuracy[0] * copied.accuracy[1]
                                                       + (1 - copied.accuracy[0]) * (1 - copied.accuracy[1]) / 9)
+
+
+# ------------------------------------------- real: the pair the issue names
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.bwrap
+def test_two_real_submissions_with_models_of_identical_size(shared_dir, shared_cifar10_dir, tmp_path):
+    """santosh0924 and vinaynagaraj88 handed in models of byte-identical sizes
+    (793,080 / 637,208 / 638,048 bytes), never byte-identical files. The sample
+    holds no notebooks, so only the models can be compared: graded on the real
+    MNIST test set and the JPEG copy of CIFAR-10, these are the figures."""
+    from grader.batch import find_archives, grade_batch
+    from grader.evaluate import SandboxUnavailable, choose_backend
+    from grader.pipeline import load_test_data
+    from tests.conftest import zip_folder
+    from tests.test_real_cifar import _data_folder
+
+    try:
+        backend = choose_backend("bwrap")
+    except SandboxUnavailable as exc:
+        pytest.skip(f"bwrap sandbox unavailable: {exc}")
+    samples = shared_dir / "real-world-samples"
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for owner, name in (("santosh0924", "SantoshStudent"), ("vinaynagaraj88", "VinayStudent")):
+        zip_folder(samples / owner / "assignment06_from_submission_zip", subs / f"assignment06_{name}.zip",
+                   top="assignment06")
+    rubric = rubric_mod.load()
+    out = tmp_path / "grades"
+    grade_batch(find_archives(subs), out, rubric, backend,
+                load_test_data(rubric, _data_folder(tmp_path / "data", shared_cifar10_dir)), jobs=2)
+    pairs = json.loads((out / "integrity" / "pairs.json").read_text())
+    from grader.integrity.evidence import read_all
+
+    evidence, missing = read_all(out, ["assignment06_SantoshStudent", "assignment06_VinayStudent"])
+    assert missing == []
+    figures = {}
+    for part in ("6.1", "6.2a", "6.2b"):
+        left, right = evidence[0].models[part], evidence[1].models[part]
+        cosines = [np.dot(a["projection"], b["projection"])
+                   / (np.linalg.norm(a["projection"]) * np.linalg.norm(b["projection"]) or 1.0)
+                   for a, b in zip(left.fingerprints, right.fingerprints)]
+        [stats] = model_sim.agreement_statistics({0: left, 1: right}, part, 10)
+        print(part, "tensors", len(left.fingerprints), len(right.fingerprints), "median cosine",
+              round(float(np.median(cosines)), 4), "shared errors", stats.shared_errors, "expected",
+              round(stats.expected_shared, 1), "errors", stats.errors, "overlap", round(stats.error_overlap, 3),
+              "log10 p", round(stats.log10_p, 1))
+        assert len(left.fingerprints) == len(right.fingerprints) == 10    # the same architecture
+        assert abs(float(np.median(cosines))) < 0.4                          # but not the same weights
+        figures[part] = stats
+    # Measured here: 6.1, 33 of the fewer 68 errors shared (0.1 expected): the hard digits are hard for
+    # everyone, which is why the statistic alone flags nothing; 6.2a, 1,084 of 4,078 (26%).
+    assert figures["6.1"].shared_errors == pytest.approx(33, abs=3)
+    assert figures["6.2a"].error_overlap == pytest.approx(0.266, abs=0.02)
+    # 6.2b: both 55% accurate, the same label on 78% of the images (32% expected), 2,969 of the
+    # fewer 4,478 errors with the same wrong label (589 expected): reported, on predictions only.
+    [pair] = pairs["pairs"]
+    assert "6.2a" not in pair["parts"]
+    reported = pair["parts"]["6.2b"]
+    assert reported["code"] is None and reported["weights"] is None
+    assert reported["predictions"]["shared_errors"] == pytest.approx(2969, abs=15)
+    assert reported["predictions"]["expected_shared_errors"] == pytest.approx(589.2, abs=5)
+    assert reported["predictions"]["agreement"] == pytest.approx(0.7827, abs=0.003)
+    assert reported["predictions"]["log10_p"] < -1000

@@ -206,9 +206,11 @@ def evidence_path(out_dir: Path, stem: str) -> Path:
 
 
 def write(grade, out_dir: Path, stem: str) -> None:
-    """Store a graded archive's evidence; an error row has none (and any older one goes)."""
+    """Store a graded archive's evidence. An archive nothing could be read from
+    has none (and any older one goes); an error row whose parts were read (a
+    model that crashed, the instructor's data missing) has its code and figures."""
     path = evidence_path(out_dir, stem)
-    if grade.status == "error":
+    if not grade.parts:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
