@@ -469,6 +469,74 @@ def test_architecture_matches_scores_the_declared_detectors(own_models, applicat
                                   "build the network yourself")
 
 
+def _runner_module():
+    """The sandbox's runner.py, imported as a file (it never imports the grader)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "grader" / "evaluate" / "runtime" / "runner.py"
+    spec = importlib.util.spec_from_file_location("sandbox_runner", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class SubclassedResNet(keras.Model):
+    """Keras 3, subclassed, with its skip connections written as `x + y` in call."""
+
+    def __init__(self):
+        super().__init__(name="subnet")
+        self.stem = layers.Conv2D(8, 3, padding="same", name="stem")
+        self.c1 = layers.Conv2D(8, 3, padding="same", name="c1")
+        self.c2 = layers.Conv2D(8, 3, padding="same", name="c2")
+        self.pool = layers.GlobalAveragePooling2D(name="pool")
+        self.out = layers.Dense(10, activation="softmax", name="out")
+
+    def call(self, x):
+        x = self.stem(x)
+        return self.out(self.pool(keras.ops.relu(self.c2(self.c1(x)) + x)))
+
+
+def test_the_runner_traces_a_subclassed_model_and_the_check_uses_that_graph(tmp_path):
+    """What the sandbox does with a loaded model, here in the test process: the
+    trace finds the `x + y` block a config never showed, and architecture_matches
+    grades on it when the host has no graph."""
+    from grader.checks.registry import CheckContext, run_check
+    from grader.discover.contents import Contents, PartFiles
+    from grader.records import FoundFile, Layout, ModelEvaluation, ModelMeta, Role
+    from grader.rubric import Architecture, CheckSpec, load
+
+    model = SubclassedResNet()
+    model(np.zeros((1, 32, 32, 3), np.float32))
+    runner = _runner_module()
+    traced = runner.trace_layer_graph(runner.KerasModel(model), [32, 32, 3])
+    graph = graph_from_plain(json.loads(json.dumps(traced)), source="sandbox")
+    residual = run_detector("residual", graph)
+    assert residual.count == 1
+    block = residual.evidence["blocks"][0]
+    assert (block["input"], block["main"], block["shortcut_kind"]) == ("stem", ["c1", "c2"], "identity")
+    assert graph.get("stem").kernel_size == (3, 3) and graph.get("stem").inbound == ("input",)
+    assert model(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 10)   # the layers' own call is back
+
+    rubric = load("assignment06")
+    part = rubric.part("6.1").model_copy(update={"architecture": Architecture.model_validate(
+        {"detectors": [{"id": "residual", "min_blocks": 1}]})})
+    files = PartFiles(part.id, model=FoundFile("results/subnet.keras", Role.MODEL, part.id, 0.9))
+    files.model_meta = ModelMeta(format="keras", class_name="SubclassedResNet", layer_graph=None)
+    evaluation = ModelEvaluation(part.id, "results/subnet.keras", ok=True, layer_graph=traced)
+    ctx = CheckContext(rubric, part, rubric.dataset_of(part), files, Contents({part.id: files}, []),
+                       Layout(tmp_path), [], evaluation=evaluation)
+    result = run_check(CheckSpec(id="architecture_matches", points=2), ctx)
+    assert (result.score, result.passed) == (2.0, True)
+    assert result.evidence["detectors"]["residual"]["graph"] == "sandbox"
+    ctx.evaluation = None
+    unseen = run_check(CheckSpec(id="architecture_matches", points=2), ctx)
+    assert unseen.score == 0.0
+    assert unseen.message == (
+        "residual: the saved model does not show its layers (a subclassed model saved without a config?); "
+        "6.1: could not check that the model does have at least 1 residual block(s): build it with the functional "
+        "API or Sequential and save it with model.save('model.keras'), so its layers can be read")
+
+
 # ------------------------------------------------------------- the sandbox
 
 

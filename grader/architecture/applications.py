@@ -84,14 +84,20 @@ def recognise(graph: LayerGraph) -> list[dict]:
         confirmed, _ = _confirmed(graph, signature)
         if len(confirmed) < MIN_SHARE * signature.expected:
             continue
-        inside = [layer for layer in graph.layers if layer.name.rsplit("/", 1)[0] == named[0].rsplit("/", 1)[0]]
+        prefix = _prefix(named[0])
+        inside = [layer for layer in graph.layers if _prefix(layer.name) == prefix]
         frozen = [layer.name for layer in inside if layer.trainable is False]
         found.append({"network": signature.name, "blocks": len(confirmed), "expected_blocks": signature.expected,
-                      "block_layers": confirmed, "prefix": named[0].rsplit("/", 1)[0] if "/" in named[0] else "",
+                      "block_layers": confirmed, "prefix": prefix,
                       "layers": len(inside), "frozen_layers": len(frozen),
                       "closeness": abs(len(named) - signature.expected) / signature.expected})
     found.sort(key=lambda item: item["closeness"])
     return found[:1]
+
+
+def _prefix(name: str) -> str:
+    """The nested model a layer belongs to: ``mobilenetv2_1.00_32/block_2_add`` -> ``mobilenetv2_1.00_32``."""
+    return name.rsplit("/", 1)[0] if "/" in name else ""
 
 
 @detector("application", what="be a keras.applications network used whole")

@@ -324,17 +324,19 @@ def architecture_matches(ctx: CheckContext, points: float, params: dict) -> Chec
     verdicts: dict[str, dict] = {}
     said, fixes, earned = [], [], 0.0
     for rule in rules:
-        verdict, confirmation = _verdict(rule, graphs)
+        verdict, second = _verdicts(rule, graphs)
         if verdict is not None:
-            verdicts[rule.id] = {**verdict.to_dict(), "graph": graphs[0].source if graphs else None,
-                                 **({"sandbox_confirms": confirmation} if confirmation is not None else {})}
+            verdicts[rule.id] = {**verdict.to_dict(), "graph": graphs[0].source}
+            if second is not None:
+                verdicts[rule.id][f"{graphs[1].source}_agrees"] = _agree(verdict, second)
+                verdicts[rule.id][f"{graphs[1].source}_summary"] = second.summary
         if rule.id in found:     # the short form: today's flags decide, the graph gives the layers
             present, verifiable = found[rule.id], True
             said.append(f"{rule.id} {'present' if present else 'absent'}")
         else:
             present, verifiable = (verdict.found, verdict.verifiable) if verdict else (False, False)
             found[rule.id] = present
-            said.append(verdict.summary if verdict else f"{rule.id}: no layer graph to inspect")
+            said.append(_said(rule.id, verdict, second, graphs))
         if verifiable and present == rule.expect:
             earned += rule.weight
         else:
@@ -364,14 +366,15 @@ def _layer_flags(ctx: CheckContext, in_code_aug: bool) -> dict[str, bool]:
 
 
 def _layer_graphs(ctx: CheckContext) -> list[LayerGraph]:
-    """The model's layer graphs, best first: the loaded model's (the sandbox
-    traced what actually runs, and the only view of a subclassed model without
-    a config), then the config's as the host read it, then (no edges) only its
-    layer kinds. Every one is validated again: both came from a student's file."""
+    """The model's layer graphs, best first: the config's as the host read it
+    (the names the student gave), then the loaded model's as the sandbox traced
+    it (its confirmation, and the only view of a subclassed model saved without
+    a config), else (no edges) only the layer kinds. Both are validated again:
+    they came from a student's file."""
     graphs = []
     sandboxed = ctx.evaluation.layer_graph if ctx.evaluation is not None and ctx.evaluation.ok else None
     meta = ctx.files.model_meta
-    for plain, source in ((sandboxed, "sandbox"), (meta.layer_graph if meta is not None else None, "config")):
+    for plain, source in ((meta.layer_graph if meta is not None else None, "config"), (sandboxed, "sandbox")):
         if plain is None:
             continue
         try:
@@ -383,15 +386,26 @@ def _layer_graphs(ctx: CheckContext) -> list[LayerGraph]:
     return graphs
 
 
-def _verdict(rule, graphs: list[LayerGraph]) -> tuple[Verdict | None, bool | None]:
-    """The rule's verdict on the best graph, and whether the next graph agrees (None: no second graph)."""
+def _verdicts(rule, graphs: list[LayerGraph]) -> tuple[Verdict | None, Verdict | None]:
+    """The rule's verdict on the best graph, and on the second (None: no second graph)."""
     if not graphs:
         return None, None
     verdict = run_detector(rule.id, graphs[0], rule.params)
-    if len(graphs) < 2 or not graphs[1].connected:
-        return verdict, None
-    second = run_detector(rule.id, graphs[1], rule.params)
-    return verdict, (second.found, second.count) == (verdict.found, verdict.count)
+    second = run_detector(rule.id, graphs[1], rule.params) if len(graphs) > 1 else None
+    return verdict, second
+
+
+def _agree(first: Verdict, second: Verdict) -> bool:
+    return (first.found, first.count) == (second.found, second.count)
+
+
+def _said(detector_id: str, verdict: Verdict | None, second: Verdict | None, graphs: list[LayerGraph]) -> str:
+    """The verdict in words; a sandbox trace that finds otherwise is said too."""
+    if verdict is None:
+        return f"{detector_id}: the saved model does not show its layers (a subclassed model saved without a config?)"
+    if second is None or _agree(verdict, second) or not second.verifiable:
+        return verdict.summary
+    return f"{verdict.summary} (but the {graphs[1].source}'s trace of the loaded model finds: {second.summary})"
 
 
 def _fix(rule, present: bool, verifiable: bool) -> str:
@@ -399,7 +413,8 @@ def _fix(rule, present: bool, verifiable: bool) -> str:
         return f"{rule.id} must be {'used' if rule.expect else 'left out'}"
     what = DETECTORS[rule.id].wanted(rule.params) if rule.id in DETECTORS else rule.id
     if not verifiable:
-        return f"whether the model does {what} could not be checked"
+        return (f"could not check that the model does {what}: build it with the functional API or Sequential "
+                "and save it with model.save('model.keras'), so its layers can be read")
     if rule.expect:
         return f"the model must {what}"
     return f"the model must not {what}" + (": build the network yourself" if rule.id == "application" else "")

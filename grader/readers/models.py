@@ -304,8 +304,19 @@ def _fill_from_config(meta: ModelMeta, config: Any, shown: str) -> None:
     dense = [layer for layer in layers if _base_class_name(str(layer.get("class_name"))) == "Dense"]
     units = dense[-1].get("config", {}).get("units") if dense else None
     meta.output_units = units if isinstance(units, int) else None
-    graph = graph_from_config(config)
-    meta.layer_graph = graph.to_plain() if graph is not None else None
+    meta.layer_graph = _layer_graph(config, shown, meta.notes)
+
+
+def _layer_graph(config: dict[str, Any], shown: str, notes: list[str]) -> dict[str, Any] | None:
+    """The config's layer graph (grader/architecture) as plain data. A config the
+    graph cannot be built from still leaves the rest of the metadata usable."""
+    try:
+        graph = graph_from_config(config)
+    except (RecursionError, ValueError, TypeError, AttributeError) as exc:
+        notes.append(f"{shown}: how the layers connect could not be read ({type(exc).__name__}); "
+                     "the architecture checks see only which layers there are")
+        return None
+    return graph.to_plain() if graph is not None else None
 
 
 def _layers_of(model: dict[str, Any]) -> list[dict[str, Any]] | None:
