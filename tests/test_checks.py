@@ -49,19 +49,27 @@ def _run(check_id, ctx, points=10.0, **params):
 # ----------------------------------------------------------- accuracy
 
 
-@pytest.mark.parametrize("accuracy, expected", [
-    (0.995, 8.0),                               # above full_credit_at 0.98
-    (0.98, 8.0),
-    (0.94, 8.0 * (0.94 - 0.90) / (0.98 - 0.90)),  # straight line between the thresholds
-    (0.90, 0.0),
-    (0.50, 0.0),
+@pytest.mark.parametrize("where, expected", [
+    ("above", 8.0),         # above full_credit_at
+    ("full", 8.0),
+    ("middle", 4.0),        # halfway along the straight line between the thresholds
+    ("zero", 0.0),
+    ("far below", 0.0),
 ])
-def test_accuracy_partial_credit_follows_the_baselines_file(rubric, accuracy, expected):
+def test_accuracy_partial_credit_follows_the_baselines_file(rubric, where, expected):
+    baseline = rubric.baselines["6.1"]
+    full, zero = baseline.full_credit_at, baseline.zero_credit_at
+    accuracy = {"above": full + 0.01, "full": full, "middle": (full + zero) / 2, "zero": zero,
+                "far below": 0.50}[where]
     result = _run("accuracy_vs_baseline", _ctx(rubric, "6.1", recomputed=Recomputed(accuracy=accuracy, scaling="unit")),
                   points=8)
     assert result.score == pytest.approx(expected)
-    assert result.evidence["baseline_accuracy"] == rubric.baselines["6.1"].accuracy
-    assert "Chollet" in result.evidence["baseline_provenance"]
+    assert result.evidence["baseline_accuracy"] == baseline.accuracy
+    assert (result.evidence["full_credit_at"], result.evidence["zero_credit_at"]) == (full, zero)
+    # The measured 6.1 baseline: the reference on the official MNIST files.
+    assert result.evidence["baseline_provenance"].startswith("measured: full reference run")
+    assert "official MNIST files" in result.evidence["baseline_provenance"]
+    assert zero < full < baseline.accuracy
 
 
 def test_model_trained_on_raw_pixels_is_noted_and_graded_on_its_scaling(rubric):
