@@ -177,7 +177,7 @@ def _plain_dims(value: Any, name: str) -> tuple[int, ...] | None:
 def graph_from_config(config: Any) -> LayerGraph | None:
     """The layer graph of a Keras model config (``{"class_name", "config"}``), or
     None when the config lists no layers (a subclassed model, a bare layer)."""
-    if not isinstance(config, dict) or _layer_list(config) is None:
+    if not isinstance(config, dict) or config_layers(config) is None:
         return None
     builder = _Builder()
     builder.add_model(config, prefix="", inputs=())
@@ -204,7 +204,7 @@ class _Builder:
 
         ``inputs``: what feeds the model from outside (the outer layers its
         own input layers stand for)."""
-        layers = _layer_list(model) or []
+        layers = config_layers(model) or []
         if depth > MAX_DEPTH:
             self.notes.append(f"{prefix or 'the model'}: nested more than {MAX_DEPTH} deep; not read further")
             return inputs
@@ -249,7 +249,7 @@ class _Builder:
         return tuple(dict.fromkeys(outputs))
 
     def _add_any(self, layer: dict[str, Any], prefix: str, inbound: tuple[str, ...], depth: int) -> tuple[str, ...]:
-        if _layer_list(layer) is not None:   # a nested model: its layers, under its name
+        if config_layers(layer) is not None:   # a nested model: its layers, under its name
             name = _layer_name(layer) or "model"
             return self.add_model(layer, f"{prefix}{name}/", inbound, depth + 1)
         return (self._add(layer, prefix, inbound),)
@@ -288,7 +288,7 @@ def _inner(model: dict[str, Any]) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else {}
 
 
-def _layer_list(model: Any) -> list[dict[str, Any]] | None:
+def config_layers(model: Any) -> list[dict[str, Any]] | None:
     """A model config's layers: ``config.layers`` or, in Keras < 2.2, ``config`` itself."""
     if not isinstance(model, dict):
         return None

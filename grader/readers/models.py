@@ -21,7 +21,7 @@ from typing import Any
 
 import h5py
 
-from grader.architecture.graph import graph_from_config
+from grader.architecture.graph import config_layers, graph_from_config
 from grader.readers.caps import MAX_MODEL_CONFIG_BYTES
 from grader.readers.errors import ReadError
 from grader.readers.model_process import read_in_child
@@ -273,7 +273,7 @@ def _keras_config_in(text: str) -> dict[str, Any] | None:
         except json.JSONDecodeError:
             position = start + 1
             continue
-        if isinstance(obj, dict) and "class_name" in obj and _layers_of(obj) is not None:
+        if isinstance(obj, dict) and "class_name" in obj and config_layers(obj) is not None:
             return obj
         position = end
 
@@ -292,7 +292,7 @@ def _parse_json(text: str, shown: str, what: str) -> Any:
 
 
 def _fill_from_config(meta: ModelMeta, config: Any, shown: str) -> None:
-    if not isinstance(config, dict) or _layers_of(config) is None:
+    if not isinstance(config, dict) or config_layers(config) is None:
         raise ReadError(
             "model-unreadable",
             f"{shown}: the saved model config lists no layers: save the model with model.save('model.keras').",
@@ -319,28 +319,16 @@ def _layer_graph(config: dict[str, Any], shown: str, notes: list[str]) -> dict[s
     return graph.to_plain() if graph is not None else None
 
 
-def _layers_of(model: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The layer list of a model config: ``config.layers`` or, in Keras < 2.2, ``config`` itself."""
-    inner = model.get("config")
-    if isinstance(inner, dict) and isinstance(inner.get("layers"), list):
-        layers = inner["layers"]
-    elif isinstance(inner, list):
-        layers = inner
-    else:
-        return None
-    return [layer for layer in layers if isinstance(layer, dict)]
-
-
 def _is_model(layer: dict[str, Any]) -> bool:
-    return _base_class_name(str(layer.get("class_name"))) in MODEL_CLASSES or _layers_of(layer) is not None
+    return _base_class_name(str(layer.get("class_name"))) in MODEL_CLASSES or config_layers(layer) is not None
 
 
 def _flat_layers(model: dict[str, Any], depth: int = 0) -> Iterator[dict[str, Any]]:
     """Every layer, nested models expanded in place; InputLayers left out."""
     if depth > 20:
         return
-    for layer in _layers_of(model) or []:
-        if _is_model(layer) and _layers_of(layer) is not None:
+    for layer in config_layers(model) or []:
+        if _is_model(layer) and config_layers(layer) is not None:
             yield from _flat_layers(layer, depth + 1)
         elif _base_class_name(str(layer.get("class_name"))) != "InputLayer":
             yield layer
@@ -348,7 +336,7 @@ def _flat_layers(model: dict[str, Any], depth: int = 0) -> Iterator[dict[str, An
 
 def _input_shape(model: dict[str, Any], depth: int = 0) -> list[int | None] | None:
     """The model's input shape without the batch axis, from the first place that states it."""
-    layers = _layers_of(model) or []
+    layers = config_layers(model) or []
     inputs = [layer for layer in layers if _base_class_name(str(layer.get("class_name"))) == "InputLayer"]
     for layer in inputs + layers[:1]:
         if _is_model(layer) and depth < 20:

@@ -97,14 +97,19 @@ def output_file(output_dir: Path, relative, expected: str) -> Path | None:
     return output_dir / relative
 
 
-def read_fit_log(path: Path | None) -> list[FitCall]:
+def _log_lines(path: Path | None) -> list[str]:
+    """The fit log's lines (fit calls and runtime stand-ins share it), read as untrusted text."""
     if path is None:
         return []
     try:
         with readback.open_untrusted(path, FIT_LOG_BYTES) as handle:
-            lines = handle.read(FIT_LOG_BYTES).decode("utf-8", errors="replace").splitlines()
+            return handle.read(FIT_LOG_BYTES).decode("utf-8", errors="replace").splitlines()
     except (FileNotFoundError, Malformed):
         return []
+
+
+def read_fit_log(path: Path | None) -> list[FitCall]:
+    lines = _log_lines(path)
     calls = []
     for line in lines[:MAX_FIT_CALLS]:
         try:
@@ -125,13 +130,7 @@ def read_fit_log(path: Path | None) -> list[FitCall]:
 
 def read_compat_log(path: Path | None) -> list[str]:
     """The runtime stand-ins the code used ("api: note"), from the same log as the fit calls."""
-    if path is None:
-        return []
-    try:
-        with readback.open_untrusted(path, FIT_LOG_BYTES) as handle:
-            lines = handle.read(FIT_LOG_BYTES).decode("utf-8", errors="replace").splitlines()
-    except (FileNotFoundError, Malformed):
-        return []
+    lines = _log_lines(path)
     used = []
     for line in lines[:MAX_FIT_CALLS]:
         try:
