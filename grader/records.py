@@ -251,6 +251,12 @@ class ModelEvaluation:
     # "projection"} (grader/evaluate/readback.weight_fingerprints), for the
     # class's model-similarity step (grader/integrity/models.py).
     weight_fingerprints: list[dict[str, Any]] = field(default_factory=list)
+    # What ModelJob.measure asked for (runtime/measure.py), validated by
+    # grader/evaluate/readback.measurements; {} when not asked or not taken.
+    measurements: dict[str, Any] = field(default_factory=dict)
+    # What ModelJob.digests asked for (runtime/digests.py), validated by
+    # grader/evaluate/readback.layer_digests; {} when not asked or not taken.
+    layer_digests: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

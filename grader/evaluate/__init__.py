@@ -310,7 +310,9 @@ def _model_from_entry(job: ModelJob, entry, output_dir: Path, rows: int, limits:
     evaluation = ModelEvaluation(part=job.part, path=job.path, ok=False, loader=loader,
                                 architecture=architecture, seconds=seconds,
                                 layer_graph=readback.layer_graph(entry.get("layer_graph")),
-                                weight_fingerprints=readback.optional_weight_fingerprints(entry.get("fingerprints")))
+                                weight_fingerprints=readback.optional_weight_fingerprints(entry.get("fingerprints")),
+                                measurements=readback.measurements(entry.get("measurements")),
+                                layer_digests=readback.layer_digests(entry.get("layer_digests")))
     if not ok:
         evaluation.message = f"{job.part}: {message or 'the model could not be evaluated'}"
         return evaluation

@@ -50,6 +50,12 @@ class ModelJob:
     alternative_scalings: tuple[str, ...] = ()
     batch_size: int = DEFAULT_BATCH_SIZE
     probe: bool = False           # runs on the probe batch (the test set is missing): no accuracy
+    # Extra evidence the rubric asks for, passed to the runner's modules as is:
+    # measure -> runtime/measure.py (timings, FLOPs, size for a comparison of
+    # models); digests -> runtime/digests.py (per-layer weight digests against
+    # a reference weights file in the inputs). None: not taken.
+    measure: dict[str, Any] | None = None
+    digests: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_part_id(self.part)
@@ -83,6 +89,8 @@ class ModelJob:
             "num_classes": self.num_classes,
             "batch_size": self.batch_size,
             "probe": self.probe,
+            "measure": self.measure,
+            "digests": self.digests,
         }
 
 

@@ -264,3 +264,32 @@ def as_probabilities(scores: np.ndarray) -> tuple[np.ndarray, str | None]:
         note = ("the model outputs logits (its last layer has no softmax); the grader applied a "
                 "softmax to turn them into probabilities")
     return probabilities, note
+
+
+# ------------------------------------------------------- extras (runner modules)
+
+
+def measurements(value: Any) -> dict[str, Any]:
+    """runtime/measure.py's figures, re-validated on the host; {} when absent
+    or malformed (evidence for a comparison check, never needed to grade)."""
+    from grader.evaluate.measurements import validate_measurements
+
+    if value is None:
+        return {}
+    try:
+        return validate_measurements(value)
+    except Malformed:
+        return {}
+
+
+def layer_digests(value: Any) -> dict[str, Any]:
+    """runtime/digests.py's per-layer digests, re-validated on the host; {}
+    when absent or malformed."""
+    from grader.evaluate.digests import validate_layer_digests
+
+    if value is None:
+        return {}
+    try:
+        return validate_layer_digests(value)
+    except Malformed:
+        return {}

@@ -1,6 +1,6 @@
 """The folders one sandboxed run sees, laid out on the host.
 
-    work_dir/job/         job.json and runner.py                  -> /job (ro)
+    work_dir/job/         job.json, runner.py and its modules     -> /job (ro)
     work_dir/submission/  copies of only the files the jobs name  -> /submission (ro)
     work_dir/inputs/      <dataset>.npy, ImageNet files (links)   -> /inputs (ro)
     work_dir/output/      empty, writable by the sandbox          -> /output
@@ -27,7 +27,12 @@ import numpy as np
 
 from grader.atomic import atomic_write_bytes
 
-RUNNER = Path(__file__).resolve().parent / "runtime" / "runner.py"
+RUNTIME = Path(__file__).resolve().parent / "runtime"
+RUNNER = RUNTIME / "runner.py"
+# The runner's own helper modules (standard library and the sandbox's
+# packages only, never grader): copied beside it into /job, where
+# ``python3 /job/runner.py`` finds them on sys.path.
+RUNNER_MODULES = ("measure.py", "digests.py")
 INPUTS_CACHE = "_inputs"
 
 
@@ -72,6 +77,8 @@ def make_workspace(work_dir: Path) -> Workspace:
 def write_job(workspace: Workspace, job: dict) -> None:
     atomic_write_bytes(workspace.job_dir / "job.json", json.dumps(job, indent=1).encode("utf-8"))
     atomic_write_bytes(workspace.job_dir / "runner.py", RUNNER.read_bytes())
+    for name in RUNNER_MODULES:
+        atomic_write_bytes(workspace.job_dir / name, (RUNTIME / name).read_bytes())
 
 
 # --------------------------------------------------------------- submission

@@ -811,6 +811,7 @@ def evaluate_model(spec: dict, index: int, limits: dict) -> dict:
         probabilities = predict_all(model, x, spec["scaling"], batch_size)
         save_array(OUTPUT / f"{model_id}.npy", probabilities)
         record.update(ok=True, scaling_used=spec["scaling"], n=int(probabilities.shape[0]))
+        run_extras(model, x, path, spec, record)
         if spec.get("probe"):
             say(f"{model_id}: ran on {record['n']} probe images (no test set), output {record['output_shape']}")
             return record
@@ -834,6 +835,26 @@ def evaluate_model(spec: dict, index: int, limits: dict) -> dict:
     finally:
         record["seconds"] = round(time.monotonic() - started, 3)
     return record
+
+
+def run_extras(model, x, path: Path, spec: dict, record: dict) -> None:
+    """What a rubric asks of a model beyond its predictions, each in its own
+    module beside this one: measurements for a comparison of models
+    (measure.py) and per-layer weight digests against a reference weights file
+    (digests.py). Each is evidence for a check; one that fails leaves a note
+    and the model is still graded."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))    # -I leaves the script's folder out
+    extras = (("measure", "measurements", "measure", "measure_model"),
+              ("digests", "layer_digests", "digests", "layer_digests"))
+    for key, field, module_name, function in extras:
+        if not spec.get(key):
+            continue
+        try:
+            module = __import__(module_name)
+            record[field] = getattr(module, function)(model, x, path, spec[key])
+        except Exception as exc:  # noqa: BLE001 - evidence only: the model is graded without it
+            guard_forked_child()
+            record["notes"].append(f"the {field.replace('_', ' ')} could not be taken: {one_line(exc)}")
 
 
 # ----------------------------------------------------------------- ImageNet
