@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullFormatter
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,8 @@ def _as_float(value: Any) -> float:
 # ------------------------------------------------------------ class histogram
 
 
-def score_histogram(edges: Sequence[float], counts: Sequence[int]) -> Drawn:
-    """A bar chart of precomputed bins, so the picture and the table agree."""
+def score_histogram(edges: Sequence[float], counts: Sequence[int], median: float | None = None) -> Drawn:
+    """A bar chart of precomputed bins, so the picture and the table agree; the median as a dashed line."""
     if not counts:
         return Drawn(reason="no graded submissions")
     figure = Figure(figsize=(6.4, 3.2), dpi=DPI)
@@ -166,6 +167,101 @@ def score_histogram(edges: Sequence[float], counts: Sequence[int]) -> Drawn:
     axes.set_ylabel("submissions")
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.grid(axis="y", alpha=0.3)
+    if median is not None:
+        axes.axvline(median, color="#b3261e", linestyle="--", linewidth=1.2, label=f"median {median:g}")
+        axes.legend(fontsize=8, loc="upper left")
+    figure.tight_layout()
+    return Drawn(png_data_uri(_render(figure)))
+
+
+# ------------------------------------------------------------ models compared
+
+# One colour per architecture (rubric part), in rubric order; colour-blind safe (Okabe-Ito).
+PART_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+
+def part_colour(index: int) -> str:
+    return PART_COLOURS[index % len(PART_COLOURS)]
+
+
+def model_tradeoff(models: Sequence[Any]) -> Drawn:
+    """One submission's models (grader.report.measured.ComparedModel): accuracy
+    against parameters and, when timed, against milliseconds per image; the
+    grader's figures filled, the student's hollow and joined to them."""
+    panels = [(label, attr) for label, attr in (("parameters", "params"), ("ms per image (batch 1)", "ms_per_image"))
+              if any(_pair(m.measured, attr) or _pair(m.reported, attr) for m in models)]
+    if not panels:
+        return Drawn(reason="no model has both an accuracy and a parameter count or a time")
+    figure = Figure(figsize=(4.0 * len(panels), 3.2), dpi=DPI)
+    for index, (label, attr) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), index)
+        for number, model in enumerate(models):
+            _plot_model(axes, model, attr, part_colour(number))
+        _size_axis(axes, [pair[0] for m in models for pair in (_pair(m.measured, attr), _pair(m.reported, attr))
+                          if pair], counts=attr == "params")
+        axes.margins(x=0.12, y=0.15)     # room for the labels beside the points
+        axes.set_xlabel(label)
+        axes.set_ylabel("test accuracy")
+        axes.grid(alpha=0.3, which="both")
+    handles = [axes.scatter([], [], s=36, color="#555555", label="grader measured"),
+               axes.scatter([], [], s=36, facecolors="none", edgecolors="#555555", label="you reported")]
+    figure.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    return Drawn(png_data_uri(_render(figure)))
+
+
+def _size_axis(axes: Any, values: Sequence[float], counts: bool) -> None:
+    """A log axis when the values span ten times or more, else a linear one with
+    few ticks; counts as 10k, 1M, times as written (never crowded minor labels)."""
+    positive = [v for v in values if v > 0]
+    if positive and max(positive) >= 10 * min(positive):
+        axes.set_xscale("log")
+        axes.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(5))
+    axes.xaxis.set_major_formatter(EngFormatter(sep="") if counts else FuncFormatter(lambda value, _: f"{value:g}"))
+
+
+def _pair(figures: Any, attr: str) -> tuple[float, float] | None:
+    x, y = getattr(figures, attr, None), getattr(figures, "accuracy", None)
+    return (float(x), float(y)) if x and y is not None else None
+
+
+def _plot_model(axes: Any, model: Any, attr: str, colour: str) -> None:
+    measured, reported = _pair(model.measured, attr), _pair(model.reported, attr)
+    if measured:
+        axes.scatter(*measured, s=40, color=colour, zorder=3)
+        axes.annotate(_label(model.part), measured, textcoords="offset points", xytext=(5, 4), fontsize=8, color=colour)
+    if reported:
+        axes.scatter(*reported, s=40, facecolors="none", edgecolors=colour, zorder=3)
+    if measured and reported:
+        axes.plot(*zip(measured, reported), ":", color=colour, linewidth=1)
+
+
+def class_tradeoff(points: Sequence[Any], medians: Sequence[Any], order: Sequence[str]) -> Drawn:
+    """Every student's models (grader.report.measured.ClassPoint) on accuracy
+    against parameters, one colour per architecture, each one's median marked."""
+    if not points:
+        return Drawn(reason="no model has both a measured accuracy and a parameter count")
+    figure = Figure(figsize=(6.4, 3.8), dpi=DPI)
+    axes = figure.add_subplot()
+    for index, part in enumerate(order):
+        mine = [p for p in points if p.part == part]
+        if not mine:
+            continue
+        colour = part_colour(index)
+        axes.scatter([p.params for p in mine], [p.accuracy for p in mine], s=18, color=colour, alpha=0.6,
+                     label=f"{_label(part)} ({len(mine)})")
+        for median in medians:
+            if median.part == part:
+                axes.scatter([median.params], [median.accuracy], s=130, marker="D", color=colour,
+                             edgecolors="black", linewidths=1.2, zorder=4)
+    axes.scatter([], [], s=60, marker="D", color="white", edgecolors="black", label="median")
+    _size_axis(axes, [p.params for p in points], counts=True)
+    axes.set_xlabel("parameters")
+    axes.set_ylabel("test accuracy (recomputed)")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8, loc="best")
     figure.tight_layout()
     return Drawn(png_data_uri(_render(figure)))
 

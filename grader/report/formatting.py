@@ -59,6 +59,11 @@ def percent(fraction: float | None) -> str:
     return f"{100 * fraction:.0f}%"
 
 
+def flag(value: Any) -> str:
+    """A yes/no for a data attribute: "true", "false", or "" when not known."""
+    return {True: "true", False: "false"}.get(value, "") if isinstance(value, bool) else ""
+
+
 def plain(value: Any, limit: int = MAX_TEXT_CHARS) -> str:
     """Any JSON-like value as one short line of text."""
     text = _plain(value, depth=0)

@@ -26,7 +26,8 @@ from markupsafe import Markup
 import grader
 from grader.checks.manual import comment_of, manual_state
 from grader.records import CheckResult, FoundFile, Severity
-from grader.report import figures, formatting
+from grader.report import evidence as evidence_views
+from grader.report import figures, formatting, measured
 from grader.atomic import atomic_write_text
 from grader.report.gradescope import gradescope_results
 from grader.report.templating import render
@@ -80,6 +81,7 @@ def render_submission_html(grade: SubmissionGrade, generated: datetime | None = 
                            report_dir: Path | None = None, standing: "StudentGrade | None" = None) -> str:
     when = (generated or datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M %Z").strip()
     problems = sorted(grade.problems, key=lambda p: SEVERITY_ORDER.get(Severity(p.severity).value, 3))
+    models = measured.compared_models(grade)
     return render(
         "submission.html.j2",
         grade=grade,
@@ -93,6 +95,8 @@ def render_submission_html(grade: SubmissionGrade, generated: datetime | None = 
         csp=REPORT_CSP,
         standing_html=Markup(render_standing_html(standing, grade.archive)),
         pending_manual=grade.pending_manual_points,
+        models=measured.model_rows(models),
+        tradeoff=figures.drawn_safely(figures.model_tradeoff, models) if models else None,
     )
 
 
@@ -245,6 +249,9 @@ class CheckView:
     manual: str | None = None        # "pending" | "given" for a check the instructor grades by hand
     comment: str = ""                # the instructor's comment
     given_at: str = ""
+    detectors: list[evidence_views.DetectorView] = field(default_factory=list)
+    tables: list[evidence_views.TableView] = field(default_factory=list)
+    compared: int = 0                # per-model rows shown in the "Models compared" section
 
 
 @dataclass
@@ -373,17 +380,27 @@ def _reported_check_view(evidence: dict[str, Any] | None) -> ReportedCheckView |
 
 def _check_view(check: CheckResult) -> CheckView:
     manual = manual_state(check)
+    if manual:   # a manual check's evidence is bookkeeping (where the points came from), not evidence
+        return CheckView(id=check.id, score=check.score, max_score=check.max_score, passed=bool(check.passed),
+                         message=check.message, evidence=[], manual=manual, comment=comment_of(check),
+                         given_at=str(check.evidence.get("given_at") or "")[:10])
+    detectors = evidence_views.detector_views(check.evidence)
+    tables = evidence_views.table_views(check.evidence)
+    compared = len(measured.rows_of(check))
+    laid_out = ({evidence_views.DETECTORS_KEY} if detectors else set()) | (set(evidence_views.TABLE_KEYS) if tables
+                                                                           else set())
+    if compared:
+        laid_out.add(measured.ROWS_KEY)
     return CheckView(
         id=check.id,
         score=check.score,
         max_score=check.max_score,
         passed=bool(check.passed),
         message=check.message,
-        # a manual check's evidence is bookkeeping (where the points came from), not evidence
-        evidence=[] if manual else _key_values(check.evidence),
-        manual=manual,
-        comment=comment_of(check),
-        given_at=str(check.evidence.get("given_at") or "")[:10] if manual else "",
+        evidence=_key_values(evidence_views.remaining_evidence(check.evidence, laid_out)),
+        detectors=detectors,
+        tables=tables,
+        compared=compared,
     )
 
 

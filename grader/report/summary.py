@@ -19,7 +19,7 @@ import numpy as np
 from markupsafe import Markup
 
 import grader
-from grader.report import figures, formatting, gradebooks
+from grader.report import figures, formatting, gradebooks, measured
 from grader.atomic import atomic_write_text
 from grader.report.templating import csp_hash, render, template_source
 from grader.policy.apply import ClassStanding, StudentGrade, apply_policy
@@ -127,6 +127,27 @@ class ManualView:
 
 
 @dataclass
+class TradeoffView:
+    """The class chart of every student's models by architecture, with the medians in words and figures."""
+
+    chart: figures.Drawn
+    medians: list[measured.PartMedian]
+    sentence: str
+    models: int
+
+
+def tradeoff_view(grades: Sequence[SubmissionGrade], rubric: Rubric) -> TradeoffView | None:
+    """None when no model of the class was measured (assignment 6: no section)."""
+    order = [part.id for part in rubric.parts]
+    points = measured.class_points(grades, order)
+    if not points:
+        return None
+    medians = measured.part_medians(points, {part.id: part.title for part in rubric.parts})
+    chart = figures.drawn_safely(figures.class_tradeoff, points, medians, order)
+    return TradeoffView(chart, medians, measured.tradeoff_sentence(medians), len(points))
+
+
+@dataclass
 class LateRow:
     student: str
     archive: str
@@ -198,7 +219,8 @@ def render_index_html(
     edges = [bins[0].low] + [b.high for b in bins] if bins else []
     histogram = None
     if totals and bins:
-        histogram = figures.drawn_safely(figures.score_histogram, edges, [b.count for b in bins])
+        histogram = figures.drawn_safely(figures.score_histogram, edges, [b.count for b in bins],
+                                         statistics.median(totals))
     script = template_source(SORT_SCRIPT)
     return render(
         "index.html.j2",
@@ -209,6 +231,7 @@ def render_index_html(
         median=statistics.median(totals) if totals else None,
         bins=bins,
         histogram=histogram,
+        tradeoff=tradeoff_view([s.grade for s in counted], rubric),
         rates=check_pass_rates([s.grade for s in students], rubric),
         duplicates=duplicate_models(grades, owner={a: s.key for a, s in standing.by_archive().items()}),
         part_ids=[part.id for part in rubric.parts],

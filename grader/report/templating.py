@@ -27,6 +27,7 @@ def environment() -> Environment:
         percent=formatting.percent,
         plain=formatting.plain,
         humanize=formatting.humanize_key,
+        flag=formatting.flag,
     )
     # Our own stylesheet, inlined so each report is one self-contained file.
     env.globals["stylesheet"] = Markup(template_source("report.css"))

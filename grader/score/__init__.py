@@ -116,6 +116,8 @@ def _grade_part(part: Part, ctx: CheckContext) -> PartGrade:
         arch["loader"] = ctx.evaluation.loader
     if arch:
         details["architecture"] = arch
+    if ctx.evaluation is not None and ctx.evaluation.measurements:
+        details["measurements"] = ctx.evaluation.measurements   # the report's models side by side
     if ctx.rerun is not None:
         details["rerun"] = ctx.rerun
     if files.imagenet and ctx.imagenet is not None and ctx.imagenet.ok:
