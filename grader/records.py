@@ -113,6 +113,8 @@ class Role(str, Enum):
     PLOT = "plot"
     SOURCE = "source"        # notebook or script
     IMAGE = "image"          # an input image (6.3's folder of pictures)
+    TABLE = "table"          # a table comparing models (CSV, JSON, markdown, or a notebook's output)
+    DISCUSSION = "discussion"  # a written comparison (markdown, text, or a notebook's markdown cells)
     OTHER = "other"
 
 

@@ -8,6 +8,7 @@ file, the key and what was expected.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import tomllib
 from pathlib import Path
@@ -18,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from grader.limits import ExtractionLimits, SandboxLimits
 from grader.policy.config import GradingPolicy
 
-ROLES = ("model", "predictions", "metrics", "plot", "source", "image")
+# table and discussion: a comparison of the other parts' models (grader/discover/documents.py)
+ROLES = ("model", "predictions", "metrics", "plot", "source", "image", "table", "discussion")
 
 
 class RubricError(Exception):
@@ -32,7 +34,8 @@ class _Strict(BaseModel):
 class Dataset(_Strict):
     """A held-out test set the sandbox feeds to the students' models."""
 
-    loader: Literal["mnist", "cifar10", "imagenet-images"]
+    # A loader registered in grader/datasets (mnist, cifar10, imagenet-images, image-folder).
+    loader: str
     input_shape: list[int]
     num_classes: int
     test_size: int | None = None
@@ -47,6 +50,22 @@ class Dataset(_Strict):
     # Regular expressions (searched like a part's patterns) that name the data
     # set but not the part: a hit makes every part on this data set a candidate.
     keywords: list[str] = Field(default_factory=list)
+    # image-folder: the data set's folder in the data folder (<folder>/test/<class>/*.jpg),
+    # and how the students' pipeline resized the images to input_shape: like
+    # image_dataset_from_directory (bilinear or nearest, its tf.image.resize) or
+    # like load_img / flow_from_directory (Pillow's filters; nearest is its default).
+    folder: str | None = None
+    resize_like: Literal["image_dataset_from_directory", "load_img"] = "image_dataset_from_directory"
+    interpolation: str = "bilinear"
+
+    @model_validator(mode="after")
+    def _loadable(self) -> "Dataset":
+        from grader.datasets import dataset_problems
+
+        problems = dataset_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 # A manual check's id is a cell of the instructor's CSV (grader/manual): a plain name.
@@ -116,6 +135,22 @@ class Architecture(_Strict):
         return flags + [spec for spec in self.detectors if spec.id not in named]
 
 
+class Measurement(_Strict):
+    """A part's ``measure`` table: the sandbox measures its model for a
+    comparison of models (grader/evaluate/runtime/measure.py), the same way for
+    every model of the job: parameters, FLOPs, size on disk, and the median
+    time per image at batch 1 and at ``large_batch`` over ``repeats`` timed
+    calls after ``warmup`` untimed ones, on one CPU thread."""
+
+    repeats: int = Field(5, ge=1, le=50)
+    large_batch: int = Field(256, ge=2, le=2048)
+    warmup: int = Field(2, ge=0, le=10)
+
+    def to_job(self) -> dict[str, Any]:
+        """ModelJob.measure: passed to the sandbox as is."""
+        return self.model_dump()
+
+
 class Part(_Strict):
     id: str
     title: str
@@ -131,6 +166,11 @@ class Part(_Strict):
     # For parts that classify the student's own pictures: folders (relative to
     # the submission root, matched case-insensitively) that hold them.
     input_dirs: list[str] = Field(default_factory=list)
+    # The sandbox measures this part's model (timings, FLOPs, size) for a comparison.
+    measure: Measurement | None = None
+    # For a part that compares other parts' models (a table and a discussion):
+    # their ids, in the order the rubric lists them.
+    compares: list[str] = Field(default_factory=list)
     checks: list[CheckSpec]
 
     @field_validator("patterns")
@@ -172,7 +212,8 @@ class Part(_Strict):
         if role == "image" and self.input_dirs:
             return self.input_dirs[0] + "/"
         name = self.canonical_files.get(role)
-        return f"{self.canonical_dir}/{name}" if name else self.canonical_dir + "/"
+        # normpath: a name may leave the folder ("../comparison.md" beside results/)
+        return posixpath.normpath(f"{self.canonical_dir}/{name}") if name else self.canonical_dir + "/"
 
 
 class Baseline(_Strict):
@@ -273,7 +314,21 @@ class Rubric(_Strict):
     integrity: IntegritySettings = IntegritySettings()
     # tolerance for the reported-vs-recomputed comparison, etc., in checks' params
     baselines: dict[str, Baseline] = Field(default_factory=dict)
+    # keras.applications bases a transfer-learning part may build on -> the
+    # ImageNet weights file (Keras's notop file name; "" for Keras's default)
+    # their layers are compared with (grader/datasets/weights.py).
+    pretrained_weights: dict[str, str] = Field(default_factory=dict)
     path: str = ""                     # where it was read from (filled by load)
+
+    @field_validator("pretrained_weights")
+    @classmethod
+    def _known_applications(cls, value: dict[str, str]) -> dict[str, str]:
+        from grader.datasets import APPLICATIONS
+
+        unknown = sorted(set(value) - set(APPLICATIONS))
+        if unknown:
+            raise ValueError(f"no ImageNet weights known for {unknown}; expected some of {sorted(APPLICATIONS)}")
+        return {name: file or APPLICATIONS[name].notop_file for name, file in value.items()}
 
     @model_validator(mode="after")
     def _consistent(self) -> "Rubric":
@@ -285,6 +340,10 @@ class Rubric(_Strict):
                 raise ValueError(
                     f"part {part.id} uses dataset {part.dataset!r}, which [datasets] does not define"
                 )
+        for part in self.parts:
+            unknown = [other for other in part.compares if other not in ids or other == part.id]
+            if unknown:
+                raise ValueError(f"part {part.id} compares {unknown}, which are not other parts of this rubric")
         points = sum(part.max_points for part in self.parts)
         if abs(points - self.total_points) > 1e-6:
             raise ValueError(f"the checks' points add up to {points:g}, not total_points = {self.total_points:g}")

@@ -3,7 +3,7 @@
 Importing this package registers every built-in check.
 """
 
-from grader.checks import files, imagenet, models  # noqa: F401  (registration)
+from grader.checks import comparison, files, imagenet, models  # noqa: F401  (registration)
 from grader.checks.registry import CHECKS, CheckContext, Recomputed, check, run_check, unknown_checks
 
 from grader.rerun import check as _rerun_check  # noqa: E402,F401  (registers rerun_reproduces)

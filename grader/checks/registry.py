@@ -48,6 +48,17 @@ def _round(value: float | None) -> float | None:
 
 
 @dataclass
+class Peer:
+    """Another part's files and results, for a check that compares parts
+    (grader/checks/comparison.py): what its own checks see."""
+
+    part: Part
+    files: PartFiles
+    evaluation: ModelEvaluation | None
+    recomputed: Recomputed
+
+
+@dataclass
 class CheckContext:
     rubric: Rubric
     part: Part
@@ -65,6 +76,8 @@ class CheckContext:
     # The notebook re-run's evidence for this part (grader.rerun.rerun_evidence),
     # None when the notebooks were not re-run.
     rerun: dict[str, Any] | None = None
+    # Every part of the rubric by id (this one too), for a part that compares others.
+    peers: dict[str, Peer] = field(default_factory=dict)
 
     def part_problems(self, *codes: str) -> list[Problem]:
         return [p for p in self.problems if p.part == self.part.id and (not codes or p.code in codes)]

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.discover.documents import read_part_discussion, read_part_table
 from grader.discover.layout import shape_fits
 from grader.discover.names import _parts_named_by, normalise
 from grader.hashing import sha256_of
@@ -41,6 +42,8 @@ from grader.records import (
     Role,
     Severity,
 )
+from grader.readers.discussions import Discussion
+from grader.readers.model_table import ModelTable
 from grader.rubric import Part, Rubric
 
 
@@ -79,6 +82,12 @@ class PartFiles:
     images: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     source_flags: dict = field(default_factory=dict)   # readers.source_mentions, merged
+    # A part that compares others' models (grader/discover/documents.py): its
+    # table of the models and its written discussion, and where each was read.
+    table_path: str | None = None
+    table: ModelTable | None = None
+    discussion_path: str | None = None
+    discussion: Discussion | None = None
 
 
 @dataclass
@@ -119,7 +128,37 @@ def _read_part(part: Part, layout: Layout, rubric: Rubric, problems: list[Proble
     sources = layout.find(part.id, Role.SOURCE) or layout.find(None, Role.SOURCE)
     files.sources = [f.path for f in sources]
     files.source_flags = _source_flags(files.sources, root)
+    _read_documents(files, part, layout, rubric, problems)
     return files
+
+
+def _read_documents(files: PartFiles, part: Part, layout: Layout, rubric: Rubric, problems: list[Problem]) -> None:
+    """The comparison table and the discussion, where the part expects them."""
+    table = layout.best(part.id, Role.TABLE) if "table" in part.expects else None
+    if table is not None:
+        files.table_path = table.path
+        try:
+            files.table = read_part_table(layout.root / table.path, part, rubric)
+        except ReadError as exc:
+            problems.append(Problem(exc.code, str(exc), Severity.ERROR, table.path, part.id))
+        else:
+            if files.table is None:
+                problems.append(Problem(
+                    "table-without-models",
+                    f"{table.path}: no table in it has a row for two or more of the models compared "
+                    f"({', '.join(part.compares)}); write one row per model, named so (\"CNN\", \"ResNet\", "
+                    f"...), with their test accuracy, parameters and time per image, e.g. as "
+                    f"{part.canonical_path('table')}", Severity.ERROR, table.path, part.id))
+    discussion = layout.best(part.id, Role.DISCUSSION) if "discussion" in part.expects else None
+    if discussion is not None:
+        files.discussion_path = discussion.path
+        # A notebook of another part (or shared) speaks for this one only under its headings.
+        own = not discussion.path.lower().endswith(".ipynb") or any(
+            f.path == discussion.path for f in layout.find(part.id, Role.SOURCE))
+        try:
+            files.discussion = read_part_discussion(layout.root / discussion.path, part, own)
+        except ReadError as exc:
+            problems.append(Problem(exc.code, str(exc), Severity.ERROR, discussion.path, part.id))
 
 
 def _read(reader, root: Path, rel: str, part: Part, problems: list[Problem], **options):

@@ -18,6 +18,7 @@ import re
 from pathlib import Path, PurePosixPath
 
 from grader.discover.copies import copies_reported_by_intake, nested_copies, set_aside
+from grader.discover.documents import document_role, embedded_documents
 from grader.discover.elimination import assign_unnamed_plots, resolve_by_elimination
 from grader.discover.models import (
     classify_model, is_saved_model_file, same_model_twice, saved_model_dirs, saved_model_of, shape_fits,
@@ -54,6 +55,7 @@ def discover(intake: Intake, rubric: Rubric) -> Layout:
     layout.problems.extend(assign_unnamed_plots(layout, rubric, mtimes))
     layout.problems.extend(p for p in disagreements if not any(p.path.startswith(c + "/") for c in copies))
     layout.problems.extend(same_model_twice(layout.files, {f.path: f.sha256 for f in intake.files if f.sha256}, rubric))
+    embedded_documents(layout, rubric)   # a comparison's table or discussion inside another file
     layout.problems.extend(_ambiguities(layout, rubric))
     layout.problems.extend(missing_roles(layout, rubric))
     return layout
@@ -105,7 +107,7 @@ def _classify_other(path: str, suffix: str, root: Path, rubric: Rubric) -> Found
     input_part = _input_dir_part(path, rubric)
     if suffix in IMAGE_SUFFIXES and input_part:
         return FoundFile(path, Role.IMAGE, input_part, 0.9, [f"an image in an input folder of {input_part}"])
-    role = _role_for(path, suffix, root, names.parts, rubric)
+    role = document_role(path, suffix, root, names.parts, rubric) or _role_for(path, suffix, root, names.parts, rubric)
     if role is Role.OTHER:
         return FoundFile(path, role, None, 0.0, reasons)
     parts = [p for p in names.parts if role.value in rubric.part(p).expects or role is Role.SOURCE]
@@ -189,6 +191,8 @@ _ROLE_WORDS = {
     "plot": "validation plot",
     "source": "notebook or script",
     "image": "input images",
+    "table": "comparison table",
+    "discussion": "written discussion",
 }
 
 

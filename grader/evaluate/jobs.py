@@ -71,6 +71,7 @@ class ModelJob:
             input_shape=tuple(dataset.input_shape),
             num_classes=dataset.num_classes,
             alternative_scalings=tuple(s for s in dataset.alternative_scalings if s != dataset.scaling),
+            measure=part.measure.to_job() if part.measure is not None else None,
         )
 
     def as_probe(self) -> "ModelJob":

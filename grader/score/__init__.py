@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import CheckContext, Recomputed, run_check
+from grader.checks.registry import Peer
 from grader.checks.imagenet import comparison_rows
 from grader.checks.models import reported_accuracy
 from grader.discover.contents import Contents
@@ -67,17 +68,24 @@ def score_parts(rubric: Rubric, layout: Layout, contents: Contents, problems: li
     from grader.rerun import rerun_evidence
 
     grades = {}
+    peers = {}      # every part's results first: a comparison part's checks read the others'
+    for part in rubric.parts:
+        model_eval = evaluation.models.get(part.id) if evaluation else None
+        peers[part.id] = Peer(part, contents.parts[part.id], model_eval,
+                              recompute(model_eval, labels.get(part.dataset), rubric.dataset_of(part),
+                                        missing_data.get(part.dataset, "")))
     for part in rubric.parts:
         dataset = rubric.dataset_of(part)
-        model_eval = evaluation.models.get(part.id) if evaluation else None
+        model_eval = peers[part.id].evaluation
         ctx = CheckContext(
             rubric=rubric, part=part, dataset=dataset, files=contents.parts[part.id], contents=contents,
             layout=layout, problems=problems, evaluation=model_eval,
             imagenet=evaluation.imagenet.get(part.id) if evaluation else None,
-            recomputed=recompute(model_eval, labels.get(part.dataset), dataset, missing_data.get(part.dataset, "")),
+            recomputed=peers[part.id].recomputed,
             baseline=rubric.baselines.get(part.id),
             not_run=(evaluation.message if evaluation and evaluation.message else not_run),
             rerun=rerun_evidence(rerun, part.id) if rerun is not None else None,
+            peers=peers,
         )
         grades[part.id] = _grade_part(part, ctx)
         # For the class's integrity step (grader/integrity/evidence.py), in memory only.
