@@ -53,7 +53,7 @@ def model_loads(ctx: CheckContext, points: float, params: dict) -> CheckResult:
                        + on_probe, evidence)
 
 
-@check("accuracy_vs_baseline")
+@check("accuracy_vs_baseline", depends_on_training=True)
 def accuracy_vs_baseline(ctx: CheckContext, points: float, params: dict) -> CheckResult:
     """Recomputed test accuracy: full credit at the baseline's full_credit_at,
     none at zero_credit_at, a straight line between."""

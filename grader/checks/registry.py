@@ -85,16 +85,27 @@ class CheckContext:
 
 CheckFn = Callable[[CheckContext, float, dict], CheckResult]
 CHECKS: dict[str, CheckFn] = {}
+# Checks whose verdict depends on how long the model trained (a figure against a
+# baseline's thresholds): a smoke test of the reference solutions, `grade
+# reference verify --quick`, trains briefly and does not judge them.
+TRAINING_DEPENDENT: set[str] = set()
 
 
-def check(check_id: str) -> Callable[[CheckFn], CheckFn]:
+def check(check_id: str, *, depends_on_training: bool = False) -> Callable[[CheckFn], CheckFn]:
     def register(fn: CheckFn) -> CheckFn:
         if check_id in CHECKS:
             raise ValueError(f"check {check_id!r} registered twice")
         CHECKS[check_id] = fn
+        if depends_on_training:
+            TRAINING_DEPENDENT.add(check_id)
         return fn
 
     return register
+
+
+def depends_on_training(spec: CheckSpec) -> bool:
+    """Whether a rubric's check is judged only after full training (manual checks never are: they wait)."""
+    return spec.kind != "manual" and spec.id in TRAINING_DEPENDENT
 
 
 def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
