@@ -59,6 +59,18 @@ def guard_forked_child() -> None:
         os._exit(0)
 
 
+def end_forked_child() -> None:
+    """os.register_at_fork's hook: a copy of this process ends the moment it
+    is forked, before it runs any of a model's code. Loading and running a
+    model never needs a fork (subprocess's fork-and-exec does not call the
+    hook), so a Lambda's fork bomb makes only zombies: they fill the
+    sandbox's process slots within a few hundred forks, the model's next
+    fork fails, and the model fails in well under a second instead of
+    sharing one CPU with a hundred forking copies of TensorFlow until the
+    whole submission's time is up."""
+    os._exit(0)
+
+
 def _stray_processes() -> set[int]:
     """Live processes this one started, directly or not, or that share its
     session (orphans of a fork bomb are re-parented but stay in the session)."""
@@ -953,6 +965,7 @@ def release_memory() -> None:
 
 
 def main(argv: list[str]) -> int:
+    os.register_at_fork(after_in_child=end_forked_child)
     job = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     limits = job.get("limits") or {}
     writer = ResultWriter(OUTPUT / "result.json")
@@ -964,6 +977,14 @@ def main(argv: list[str]) -> int:
     writer.data["versions"] = {"python": sys.version.split()[0], "numpy": numpy.__version__,
                                "tensorflow": tf.__version__}
     say(f"TensorFlow {tf.__version__} imported in {time.monotonic() - started:.1f} s")
+    if any(spec.get("measure") for spec in job.get("models", [])):
+        # Timings compare models only under one condition: one thread for every
+        # model, set before any op runs (TensorFlow refuses it later). See measure.py.
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError as exc:   # measure.py still pins the timed calls to one CPU
+            say(f"TensorFlow's threads could not be set to one ({one_line(exc)})")
     for index, spec in enumerate(job.get("models", [])):
         writer.data["models"][str(spec["id"])] = evaluate_model(spec, index, limits)
         stop_stray_processes()
