@@ -526,3 +526,17 @@ def flat(html: str) -> str:
 def _written(path: Path, html: str) -> Path:
     path.write_text(html, encoding="utf-8")
     return path
+
+
+def test_each_figure_is_drawn_once(monkeypatch):
+    """Render cost: savefig after tight_layout would draw every figure twice (the placeholder
+    layout engine tight_layout leaves asks for a layout pass); _render drops it."""
+    from matplotlib.figure import Figure
+
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(1) or original(self, renderer))
+    assert figures.confusion_matrix([[3, 1], [0, 4]], ["a", "b"]).data_uri
+    assert figures.training_curves({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}).data_uri
+    assert figures.score_histogram([0, 5, 10], [1, 2], 6.0).data_uri
+    assert len(draws) == 3

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.ticker import EngFormatter, FuncFormatter, MaxNLocator, NullFormatter
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ def png_data_uri(png: bytes) -> str:
 
 def _render(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
+    # tight_layout leaves a placeholder layout engine behind, and savefig answers any engine with
+    # a whole extra draw pass (which constrained layout needs): the layout is done, so drop it.
+    # Same pixels, a quarter less drawing.
+    if isinstance(figure.get_layout_engine(), PlaceHolderLayoutEngine):
+        figure.set_layout_engine(None)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
