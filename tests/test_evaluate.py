@@ -139,7 +139,10 @@ MAIN_JOBS = [
 def test_hostile_models_are_contained_and_good_ones_in_the_same_run_are_graded(sandbox, hostile_submission,
                                                                                 images, tmp_path):
     submission, listener = hostile_submission
-    limits = SandboxLimits(timeout_seconds=150, memory_mb=2048, pids=128)
+    # The limit is far above the run's time here (about a minute for 14 models):
+    # this test is about containment, and a slower CI machine must not turn it
+    # into a timing test. The failure message lists each model's seconds.
+    limits = SandboxLimits(timeout_seconds=600, memory_mb=2048, pids=128)
     work = tmp_path / "work" / "student"
     started = time.monotonic()
     inputs = images | {"mnist-probe": probe_batch((28, 28, 1))}
@@ -147,7 +150,9 @@ def test_hostile_models_are_contained_and_good_ones_in_the_same_run_are_graded(s
         evaluation = evaluate_submission(submission.root, MAIN_JOBS, [], inputs, None, sandbox, limits, work)
     elapsed = time.monotonic() - started
     models = evaluation.models
-    assert evaluation.backend == sandbox.name and evaluation.status == "ok", evaluation.message
+    timings = ", ".join(f"{part} {model.seconds} s" for part, model in models.items())
+    assert evaluation.backend == sandbox.name and evaluation.status == "ok", \
+        f"{evaluation.message} after {elapsed:.0f} s; finished: {timings}"
     assert elapsed < limits.timeout_seconds
 
     # Nothing escaped: no sentinel outside the output folder, no secret read, no connection.
