@@ -208,10 +208,9 @@ def _params_agree(peer: Peer, row: ModelRow | None, figures: dict, relative: flo
         return _Verdict(False, bool(counts), "the table gives no parameter count")
     if not counts:
         return _Verdict(False, False, f"the table's {figure.text} parameters cannot be checked: {_why_unmeasured(peer)}")
-    for name, value in counts.items():
-        allowed = max(relative * value, figure.rounding)
-        if abs(figure.value - value) <= allowed:
-            return _Verdict(True, True, f"{figure.text} parameters agree with the model's {value:,} ({name})")
+    name, value = min(counts.items(), key=lambda item: abs(figure.value - item[1]))    # the nearer count
+    if abs(figure.value - value) <= max(relative * value, figure.rounding):
+        return _Verdict(True, True, f"{figure.text} parameters agree with the model's {value:,} ({name})")
     total = counts.get("total", next(iter(counts.values())))
     share = (figure.value - total) / total if total else math.inf
     trainable = f", {counts['trainable']:,} trainable" if "trainable" in counts and "total" in counts else ""

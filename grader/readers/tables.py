@@ -241,10 +241,17 @@ def _pipe_table(block: list[str]) -> Table | None:
 
 
 def _aligned_table(block: list[str]) -> Table | None:
-    """A printed DataFrame: a header line, maybe an index-name line, then
-    rows whose cells are at least two spaces apart; a leading index column
-    (0, 1, 2) has no header."""
-    lines = [line for line in block if line.strip()]
+    """A printed DataFrame, maybe under a title line or two printed with it."""
+    for start in range(min(3, len(block) - 1)):
+        table = _aligned_from(block[start:])
+        if table is not None:
+            return table
+    return None
+
+
+def _aligned_from(lines: list[str]) -> Table | None:
+    """A header line, maybe an index-name line, then rows whose cells are at
+    least two spaces apart; a leading index column (0, 1, 2) has no header."""
     if len(lines) < 2:
         return None
     header = _GAP.split(lines[0].strip())
