@@ -45,16 +45,38 @@ class BatchSummary:
     grades: list[SubmissionGrade] = field(default_factory=list)
     standing: object = None           # the ClassStanding the class outputs were made from
     manual: object = None             # the grader.manual MergeOutcome, with --manual
+    stopped_by: str = ""              # why an interrupted run stopped: "Ctrl-C", or the scheduler went away
+    # On a cluster (grader/cluster): archives graded per worker address, those graded again
+    # after their worker died, and this process's own wall time spent receiving and writing results.
+    workers: dict[str, int] = field(default_factory=dict)
+    retried: list[str] = field(default_factory=list)
+    coordinator_seconds: float = 0.0
 
     @property
     def seconds_per_archive(self) -> float:
         done = self.graded + self.errors
         return self.seconds / done if done else 0.0
 
+    def add(self, grade: SubmissionGrade) -> SubmissionGrade:
+        """Count a result that has just been written."""
+        self.grades.append(grade)
+        if grade.status == "error":
+            self.errors += 1
+        else:
+            self.graded += 1
+        if grade.worker:
+            self.workers[grade.worker] = self.workers.get(grade.worker, 0) + 1
+        return grade
+
     def to_dict(self) -> dict:
-        return {"graded": self.graded, "errors": self.errors, "skipped": self.skipped,
+        data = {"graded": self.graded, "errors": self.errors, "skipped": self.skipped,
                 "interrupted": self.interrupted, "seconds": round(self.seconds, 1),
                 "seconds_per_archive": round(self.seconds_per_archive, 2), "remaining": self.remaining}
+        if self.workers or self.retried or self.coordinator_seconds:
+            done = self.graded + self.errors
+            data.update(workers=dict(self.workers), retried=list(self.retried),
+                        coordinator_seconds_per_archive=round(self.coordinator_seconds / done, 4) if done else 0.0)
+        return data
 
 
 def find_archives(folder: Path) -> list[Path]:
@@ -130,7 +152,7 @@ def up_to_date(archives: list[Path], out_dir: Path, rubric: Rubric, rerun: Rerun
     return all(_previous(out_dir, archive, resume_key(archive, rubric, rerun)) is not None for archive in archives)
 
 
-def _internal_error(archive: Path, exc: BaseException) -> SubmissionGrade:
+def internal_error(archive: Path, exc: BaseException) -> SubmissionGrade:
     message = (f"the grader failed on this archive ({type(exc).__name__}: {exc}); it was not graded. "
                "Rerun it with `grade <archive>` and report the problem if it persists")
     return SubmissionGrade(archive=archive.name, student=Student(None, None, source=archive.name), status="error",
@@ -140,20 +162,43 @@ def _internal_error(archive: Path, exc: BaseException) -> SubmissionGrade:
 
 
 Progress = Callable[[str, str, SubmissionGrade | None], None]   # event, archive name, grade
+Placed = Callable[[str, str, int], None]    # archive name, worker address, attempt (1, then 2 after a worker died)
+
+
+def grade_and_write(archive: Path, key: str, out_dir: Path, rubric: Rubric, sandbox, data: HeldOutData,
+                    rerun: RerunOptions | None, previous_record: Path, worker: str | None = None) -> SubmissionGrade:
+    """Grade one archive and write its outputs (record, report, Gradescope file, integrity
+    evidence) under out_dir. The same steps run in this process and on a Dask worker
+    (grader/cluster/task.py), which writes into a scratch folder the coordinator copies.
+    ``previous_record``: the record this one replaces, whose manual points are kept."""
+    from grader.manual.merge import keep_given_points
+    from grader.report import write_submission_outputs
+
+    try:
+        grade = grade_submission(archive, rubric, sandbox, data, out_dir / "work", rerun, out_dir / "rerun")
+    except Exception as exc:  # noqa: BLE001 - a grader bug costs one row, not the batch
+        grade = internal_error(archive, exc)
+    grade.resume_key = key
+    grade.worker = worker
+    keep_given_points(grade, previous_record)   # before it is replaced
+    write_submission_outputs(grade, out_dir)
+    _store_integrity_evidence(grade, out_dir)
+    return grade
 
 
 def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, data: HeldOutData, *,
                 jobs: int = 1, force: bool = False, exports: tuple[str, ...] = (),
                 progress: Progress | None = None, rerun: RerunOptions | None = None,
-                policy: ClassPolicy | None = None, manual=None) -> BatchSummary:
+                policy: ClassPolicy | None = None, manual=None, cluster=None,
+                placed: Placed | None = None) -> BatchSummary:
     """Grade archives into out_dir; write each result as soon as it is known;
     merge the instructor's manual points (``manual``, a grader.manual ManualSheet) into
-    the stored records; then apply the class's policy (the rubric's unless given) to every record."""
-    from grader.manual.merge import keep_given_points
-    from grader.report import output_paths, write_submission_outputs
+    the stored records; then apply the class's policy (the rubric's unless given) to every record.
 
+    With ``cluster`` (a grader.cluster.ClusterExecutor) the archives are graded on Dask
+    workers, each with its own sandbox (``sandbox`` is not used), and this process only
+    writes what they return; ``placed`` hears where each archive started."""
     out_dir = Path(out_dir).resolve()
-    work_root = out_dir / "work"
     summary = BatchSummary()
     started = time.monotonic()
     notify = progress or (lambda event, name, grade: None)
@@ -168,48 +213,10 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
         else:
             todo.append((archive, key))
 
-    def grade_one(archive: Path, key: str) -> SubmissionGrade:
-        notify("started", archive.name, None)
-        try:
-            grade = grade_submission(archive, rubric, sandbox, data, work_root, rerun, out_dir / "rerun")
-        except Exception as exc:  # noqa: BLE001 - a grader bug costs one row, not the batch
-            grade = _internal_error(archive, exc)
-        grade.resume_key = key
-        keep_given_points(grade, output_paths(archive.name, out_dir).json)   # before it is replaced
-        write_submission_outputs(grade, out_dir)
-        _store_integrity_evidence(grade, out_dir)
-        return grade
-
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="grade")
-    pending: dict[Future, Path] = {pool.submit(grade_one, a, k): a for a, k in todo}
-
-    def collect(future: Future) -> SubmissionGrade:
-        grade = future.result()
-        summary.grades.append(grade)
-        if grade.status == "error":
-            summary.errors += 1
-        else:
-            summary.graded += 1
-        return grade
-
-    try:
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                notify("finished", pending.pop(future).name, collect(future))
-    except KeyboardInterrupt:
-        # Archives not started are dropped; those running finish (their
-        # sandboxes are bounded by the timeout) and are kept.
-        summary.interrupted = True
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
-        summary.remaining = sorted(a.name for f, a in pending.items() if f.cancelled())
-        for future in pending:
-            if not future.cancelled():
-                collect(future)
+    if cluster is not None:
+        cluster.grade(todo, out_dir, rubric, data, rerun, summary, notify, placed)
     else:
-        pool.shutdown(wait=True)
+        _grade_here(todo, out_dir, rubric, sandbox, data, rerun, jobs, summary, notify)
     summary.seconds = time.monotonic() - started
     order = {a.name: i for i, a in enumerate(archives)}
     summary.grades.sort(key=lambda g: order.get(g.archive, len(order)))
@@ -221,6 +228,38 @@ def grade_batch(archives: list[Path], out_dir: Path, rubric: Rubric, sandbox, da
     summary.standing = _write_class(_whole_class(out_dir, summary.grades), out_dir, rubric, exports, policy,
                                     summary.manual)
     return summary
+
+
+def _grade_here(todo: list[tuple[Path, str]], out_dir: Path, rubric: Rubric, sandbox, data: HeldOutData,
+                rerun: RerunOptions | None, jobs: int, summary: BatchSummary, notify: Progress) -> None:
+    """Grade in this process, ``jobs`` archives at a time, each written by its own thread."""
+    from grader.report import output_paths
+
+    def grade_one(archive: Path, key: str) -> SubmissionGrade:
+        notify("started", archive.name, None)
+        return grade_and_write(archive, key, out_dir, rubric, sandbox, data, rerun,
+                               output_paths(archive.name, out_dir).json)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="grade")
+    pending: dict[Future, Path] = {pool.submit(grade_one, a, k): a for a, k in todo}
+    try:
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                notify("finished", pending.pop(future).name, summary.add(future.result()))
+    except KeyboardInterrupt:
+        # Archives not started are dropped; those running finish (their
+        # sandboxes are bounded by the timeout) and are kept.
+        summary.interrupted, summary.stopped_by = True, "Ctrl-C"
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        summary.remaining = sorted(a.name for f, a in pending.items() if f.cancelled())
+        for future in pending:
+            if not future.cancelled():
+                summary.add(future.result())
+    else:
+        pool.shutdown(wait=True)
 
 
 def rescore(out_dir: Path, rubric: Rubric, policy: ClassPolicy | None = None, exports: tuple[str, ...] = (),

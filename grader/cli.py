@@ -51,6 +51,20 @@ def _load_rubric(name: str | None) -> Rubric:
     return loaded
 
 
+def _rubric_named_by(paths: list[Path]) -> str | None:
+    """Without --rubric or grade.toml: the rubric the archives' or folder's names
+    point to ("week06_DoeJane.zip" -> week06_architectures), else the default."""
+    from grader.rubric_choice import rubric_for
+
+    return rubric_for(list(paths))
+
+
+def _archives_in(folder: Path) -> list[Path]:
+    from grader.batch import find_archives
+
+    return find_archives(folder)
+
+
 @click.group(cls=_DefaultToGrade, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="grade")
 def main() -> None:
@@ -86,8 +100,13 @@ def main() -> None:
 @click.option("--manual", "manual_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The instructor's manual points: a CSV of archive,part,check,points,comment "
                    "(the summary links a template). Merged into the stored records; no sandbox runs.")
+@click.option("--cluster", "cluster_spec", metavar="ADDRESS|local:N|slurm",
+              help="Grade on a Dask cluster: a running scheduler (tcp://host:8786), N worker processes here "
+                   "(local:N) or Slurm jobs (grade.toml's [cluster]). Each worker runs its own sandboxes, as "
+                   "many at once as its --resources sandbox=K (-j does not apply).")
 def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, exports, timeout,
-            rerun, max_epochs, cell_timeout, total_timeout, policy_file, submission_times, manual_file) -> None:
+            rerun, max_epochs, cell_timeout, total_timeout, policy_file, submission_times, manual_file,
+            cluster_spec) -> None:
     """Grade a folder of archives (or single archives)."""
     from grader.batch import default_jobs, find_archives, grade_batch, up_to_date
     from grader.folder_config import apply_folder_config
@@ -102,7 +121,7 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
     first = Path(paths[0])
     folder = first if first.is_dir() else first.parent
     settings = apply_folder_config(folder, rubric=rubric_name, data_dir=data_dir)
-    rubric = _load_rubric(settings.rubric)
+    rubric = _load_rubric(settings.rubric or _rubric_named_by(archives))
     class_policy = _load_policy(rubric, settings, policy_file, submission_times)
     if timeout:
         rubric = rubric.model_copy(update={"sandbox": rubric.sandbox.model_copy(update={"timeout_seconds": timeout})})
@@ -111,24 +130,46 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
     manual = read_sheet(manual_file) if manual_file else None
     if manual is not None and not force and up_to_date(archives, out, rubric, rerun_options):
         sandbox, data = None, HeldOutData()    # only merging: nothing is graded, nothing runs
+        cluster_spec = None
     else:
-        sandbox = _choose_sandbox(sandbox_name)
+        sandbox = None if cluster_spec else _choose_sandbox(sandbox_name)   # a cluster's workers choose theirs
         data = load_test_data(rubric, settings.data_dir)
     for name, message in data.missing.items():
         err.print(f"[yellow]warning:[/] {message}")
+    for message in [*data.left_out.values(), *data.weights_missing.values()]:   # graded without them
+        err.print(f"[yellow]warning:[/] {escape(message)}")
+    executor = _open_cluster(cluster_spec, settings, rubric, sandbox_name, rerun_options, out) if cluster_spec else None
     jobs = jobs or default_jobs(rubric)
-    console.print(f"Grading {len(archives)} archive(s) with rubric [bold]{rubric.id}[/], sandbox "
-                  f"[bold]{sandbox.name if sandbox else 'not needed (every record is up to date)'}[/], "
-                  f"{jobs} at a time -> {out}")
-    summary = _with_progress(lambda progress: grade_batch(
-        archives, out, rubric, sandbox, data, jobs=jobs, force=force, exports=tuple(exports), progress=progress,
-        rerun=rerun_options, policy=class_policy, manual=manual), len(archives))
+    where = (executor.describe() if executor else
+             f"sandbox [bold]{sandbox.name if sandbox else 'not needed (every record is up to date)'}[/], "
+             f"{jobs} at a time")
+    console.print(f"Grading {len(archives)} archive(s) with rubric [bold]{rubric.id}[/], {where} -> {out}")
+    try:
+        summary = _with_progress(lambda progress, placed: grade_batch(
+            archives, out, rubric, sandbox, data, jobs=jobs, force=force, exports=tuple(exports), progress=progress,
+            rerun=rerun_options, policy=class_policy, manual=manual, cluster=executor, placed=placed), len(archives))
+    finally:
+        if executor is not None:
+            executor.close()
     _print_summary(summary, out)
     _print_manual(summary.manual)
     _print_standing(summary.standing, already_warned=class_policy.problems)
     if summary.interrupted:
         sys.exit(130)
     sys.exit(1 if summary.errors else 0)
+
+
+def _open_cluster(spec: str, settings, rubric: Rubric, sandbox_name: str, rerun_options, out: Path):
+    """--cluster: the scheduler reached (or the cluster started) and every worker checked."""
+    from grader.cluster.session import ClusterError, open_executor
+
+    try:
+        return open_executor(spec, settings.cluster, str(settings.config_path or "grade.toml"), rubric.sandbox.cpus,
+                             sandbox_name, settings.data_dir if rerun_options else None, out)
+    except ClusterError as exc:
+        failure = click.ClickException(str(exc))
+        failure.exit_code = 2
+        raise failure from None
 
 
 def _print_manual(outcome) -> None:
@@ -196,7 +237,7 @@ def rescore_cmd(folder, out, rubric_name, policy_file, submission_times, exports
 
     # data_dir is not used here; giving one keeps grade.toml's synthetic_data_seed from building data.
     settings = apply_folder_config(folder, rubric=rubric_name, data_dir=Path(folder))
-    rubric = _load_rubric(settings.rubric)
+    rubric = _load_rubric(settings.rubric or _rubric_named_by(_archives_in(folder)))
     class_policy = _load_policy(rubric, settings, policy_file, submission_times)
     out = (out or folder.parent / "grades")
     if not list((out / "results").glob("*.json")):
@@ -229,32 +270,48 @@ def _with_progress(work, total: int):
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=False) as bar:
         task = bar.add_task("grading", total=total)
-        running: list[str] = []
+        running: dict[str, str] = {}        # archive -> where it runs ("" in this process)
+
+        def show() -> None:
+            names = [f"{name}@{where.removeprefix('tcp://')}" if where else name for name, where in running.items()]
+            bar.update(task, description=f"grading {', '.join(names)[:60]}" if names else "grading")
 
         def progress(event: str, name: str, grade) -> None:
             if event == "started":
-                running.append(name)
+                running[name] = ""
             else:
-                if name in running:
-                    running.remove(name)
+                running.pop(name, None)
                 bar.advance(task)
                 if grade is not None and event == "finished":
                     status = "[red]error[/]" if grade.status == "error" else f"{grade.score:g}/{grade.max_score:g}"
-                    bar.console.print(f"  {name}: {status} ({grade.seconds:.1f} s)")
-            bar.update(task, description=f"grading {', '.join(running)[:60]}" if running else "grading")
+                    on = f" on {grade.worker}" if grade.worker else ""
+                    bar.console.print(f"  {name}: {status} ({grade.seconds:.1f} s{on})")
+            show()
 
-        try:
-            return work(progress)
-        except KeyboardInterrupt:
-            raise
+        def placed(name: str, worker: str, attempt: int) -> None:
+            if attempt > 1:
+                bar.console.print(f"  {name}: [yellow]its worker died[/]; graded again on {worker}")
+            running[name] = worker
+            show()
+
+        return work(progress, placed)
 
 
 def _print_summary(summary, out: Path) -> None:
     console.print(
         f"\n{summary.graded} graded, {summary.errors} error(s), {summary.skipped} skipped (unchanged) in "
         f"{summary.seconds:.1f} s ({summary.seconds_per_archive:.1f} s per archive)")
+    if summary.workers:
+        done = summary.graded + summary.errors
+        console.print(f"Graded on {len(summary.workers)} worker(s): "
+                      + ", ".join(f"{worker} ({count})" for worker, count in sorted(summary.workers.items()))
+                      + (f"; graded again after their worker died: {', '.join(summary.retried)}" if summary.retried
+                         else "")
+                      + (f"; this machine spent {summary.coordinator_seconds / done * 1000:.0f} ms per archive "
+                         "receiving and writing" if done else ""))
     if summary.interrupted:
-        console.print(f"[yellow]Stopped by Ctrl-C[/]; not graded: {', '.join(summary.remaining) or 'none'}. "
+        why = "Stopped by Ctrl-C" if summary.stopped_by in ("", "Ctrl-C") else f"Stopped: {summary.stopped_by}"
+        console.print(f"[yellow]{escape(why)}[/]; not graded: {', '.join(summary.remaining) or 'none'}. "
                       "Run the same command again to resume.")
     console.print(f"Class summary: {out / 'index.html'}\nGrades: {out / 'grades.csv'}")
 
@@ -276,7 +333,7 @@ def rerun_cmd(archive, out, rubric_name, data_dir, sandbox_name, max_epochs, cel
     what they produce with what the student reported."""
     from grader.rerun import compare_rerun, rerun_archive
 
-    rubric = _load_rubric(rubric_name)
+    rubric = _load_rubric(rubric_name or _rubric_named_by([archive]))
     sandbox = _choose_sandbox(sandbox_name)
     result = rerun_archive(archive, rubric, sandbox, data_dir, out, max_epochs=max_epochs,
                            cell_timeout=cell_timeout, total_timeout=total_timeout)
@@ -309,7 +366,7 @@ def check_cmd(path: Path, as_json: bool, rubric_name: str | None) -> None:
 
     if not path.exists():
         raise click.UsageError(f"{path}: no such file or folder; give the .zip you will submit or your assignment folder")
-    rubric = _load_rubric(rubric_name)
+    rubric = _load_rubric(rubric_name or _rubric_named_by([path]))
     report = check_submission(path, rubric)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -329,7 +386,7 @@ def pack_cmd(folder: Path, name: str, out: Path, rubric_name: str | None) -> Non
     from grader.pipeline import check_submission
     from reference.pack import pack
 
-    rubric = _load_rubric(rubric_name)
+    rubric = _load_rubric(rubric_name or _rubric_named_by([folder]))
     last, first = _split_name(name)
     archive = pack(folder, out, last, first, prefix=rubric.archive_prefix)
     console.print(f"Wrote {archive}")
@@ -392,6 +449,52 @@ def reference_baselines(run_json: Path, rubric_name: str | None) -> None:
     console.print(f"Wrote {path}")
 
 
+@reference_group.command("verify")
+@click.option("--rubric", "rubric_name", help="Rubric name in rubrics/ or a path to a .toml file.")
+@click.option("--quick", is_flag=True, help="A smoke test: train briefly and leave unjudged the checks that "
+                                             "depend on training length (accuracy against the baselines).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the tree, the archive, the grades and verify.json go (default: verify-<rubric id>/).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Instructor's data folder (default: ~/.keras).")
+@click.option("--synthetic", is_flag=True, help="Use the project's synthetic data in the real formats (for CI).")
+@click.option("--images", "images_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Pictures for a part that classifies them (default: synthetic photos).")
+@click.option("--sandbox", "sandbox_name", type=click.Choice(["auto", "docker", "bwrap", "none"]), default="auto",
+              show_default=True, help="Where the packed reference is graded.")
+def reference_verify(rubric_name, quick, out, data_dir, synthetic, images_dir, sandbox_name) -> None:
+    """Run the rubric's reference solutions, pack them, grade the archive in the sandbox, and exit 1
+    naming every check that did not earn its points (manual checks may stay pending)."""
+    from grader import datasets
+    from reference import ReferenceRunError, solutions_for
+    from reference.verify import NOT_JUDGED, PENDING, synthetic_data, verify
+
+    rubric = _load_rubric(rubric_name)
+    if synthetic and data_dir:
+        raise click.UsageError("give --data-dir or --synthetic, not both")
+    out = out or Path(f"verify-{rubric.id}")
+    sandbox = _choose_sandbox(sandbox_name)
+    try:
+        solutions = solutions_for(rubric.id)
+        if synthetic:
+            data_dir = synthetic_data(out / "data", rubric, solutions.quick_train_samples)
+        result = verify(rubric, out, data_dir or datasets.default_data_dir(), sandbox, quick=quick,
+                        images_dir=images_dir)
+    except (datasets.DataError, ReferenceRunError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for verdict in result.verdicts:
+        mark = {PENDING: "[yellow]pending[/]", NOT_JUDGED: "[dim]not judged (quick)[/]"}.get(
+            verdict.status, "[green]ok[/]" if verdict.status == "earned" else "[bold red]MISSED[/]")
+        console.print(f"  {escape(verdict.name)}: {verdict.score:g}/{verdict.points:g} {mark}")
+    console.print(f"{result.archive}: {result.status}, {result.score:g}/{result.max_score:g} "
+                  f"(run {result.seconds['run']:.0f} s, grade {result.seconds['grade']:.0f} s); report {result.report}")
+    if result.status != "graded":
+        err.print(f"[bold red]The reference of {rubric.id} could not be graded:[/] {escape(result.note)}")
+    for verdict in result.failures:
+        err.print(f"[bold red]{rubric.id} {escape(verdict.name)}[/] earned {verdict.score:g} of "
+                  f"{verdict.points:g}: {escape(verdict.message)}")
+    sys.exit(0 if result.ok else 1)
+
+
 # ------------------------------------------------------------ data, image
 
 
@@ -402,11 +505,30 @@ def data_group() -> None:
 
 @data_group.command("fetch")
 @click.option("--data-dir", type=click.Path(path_type=Path))
-def data_fetch(data_dir) -> None:
-    """Download MNIST, CIFAR-10 and the ResNet50 weights into the data folder (needs network)."""
+@click.option("--rubric", "rubric_name", help="The rubric whose data and weights files to fetch (default: assignment06).")
+@click.option("--list", "list_only", is_flag=True, help="Only list what the rubric needs and where it was looked for.")
+def data_fetch(data_dir, rubric_name, list_only) -> None:
+    """List what a rubric needs from the data folder and download what is missing (needs network)."""
     from grader import datasets
 
-    datasets.fetch(data_dir or datasets.default_data_dir())
+    rubric = _load_rubric(rubric_name)
+    data_dir = Path(data_dir or datasets.default_data_dir()).expanduser()
+    console.print(f"Data folder {escape(str(data_dir))}, rubric [bold]{escape(rubric.id)}[/]:")
+    needed = datasets.needed(rubric, data_dir)
+    for item in needed:
+        if item.missing:
+            console.print(f"  [red]missing[/] {escape(item.what)}", highlight=False)
+            console.print("    " + item.missing.replace("\n", "\n    "), markup=False, highlight=False)
+        else:
+            console.print(f"  [green]found[/]   {escape(item.what)}: {escape(', '.join(str(p) for p in item.files[:3]))}"
+                          + (f" and {len(item.files) - 3} more" if len(item.files) > 3 else ""), highlight=False)
+    if list_only or not any(item.missing for item in needed):
+        return
+    try:
+        datasets.fetch(data_dir, rubric)
+    except datasets.DataError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print("Fetched; every file the rubric needs is in the data folder.")
 
 
 @main.group("image")

@@ -14,6 +14,10 @@
     [policy.aliases]                 # group archives of one student under one key
     "doe jane" = "jdoe"              # a plainly named DoeJane.zip with jdoe's attempts
 
+    [cluster]                        # `grade --cluster slurm`: the Slurm jobs that become
+    queue = "batch"                  # Dask workers (keys: grader/cluster/config.py)
+    workers = 8
+
 Command-line options win over the file.
 """
 
@@ -38,6 +42,7 @@ class FolderSettings:
     data_dir: Path | None
     policy: dict = field(default_factory=dict)   # grade.toml's [policy] keys, file paths made absolute
     config_path: Path | None = None
+    cluster: dict = field(default_factory=dict)  # grade.toml's [cluster] table, checked by grader.cluster.config
 
 
 def apply_folder_config(folder: Path, rubric: str | None, data_dir: Path | None) -> FolderSettings:
@@ -48,18 +53,22 @@ def apply_folder_config(folder: Path, rubric: str | None, data_dir: Path | None)
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise click.UsageError(f"{path}: not valid TOML ({exc}); fix or delete the file") from None
-    unknown = set(config) - {"rubric", "data_dir", "synthetic_data_seed", "policy"}
+    unknown = set(config) - {"rubric", "data_dir", "synthetic_data_seed", "policy", "cluster"}
     if unknown:
         raise click.UsageError(f"{path}: unknown key(s) {sorted(unknown)}; "
-                               "expected rubric, data_dir, synthetic_data_seed or [policy]")
+                               "expected rubric, data_dir, synthetic_data_seed, [policy] or [cluster]")
     policy = config.get("policy", {})
     if not isinstance(policy, dict):
         raise click.UsageError(f"{path}: policy must be a table ([policy]), not {policy!r}")
+    cluster = config.get("cluster", {})
+    if not isinstance(cluster, dict):
+        raise click.UsageError(f"{path}: cluster must be a table ([cluster]), not {cluster!r}")
     if data_dir is None and "data_dir" in config:
         data_dir = (path.parent / str(config["data_dir"])).resolve()
     if data_dir is None and "synthetic_data_seed" in config:
         data_dir = synthetic_data_dir(int(config["synthetic_data_seed"]))
-    return FolderSettings(rubric or config.get("rubric"), data_dir, resolve_policy_files(policy, path.parent), path)
+    return FolderSettings(rubric or config.get("rubric"), data_dir, resolve_policy_files(policy, path.parent), path,
+                          cluster)
 
 
 def resolve_policy_files(policy: dict, base: Path) -> dict:

@@ -70,6 +70,7 @@ class SubmissionGrade:
     # archive when this is unchanged.
     resume_key: str = ""
     rerun: dict[str, Any] | None = None  # RerunResult.to_dict(), with --rerun
+    worker: str | None = None          # the Dask worker that graded it (grade --cluster); None: this machine
 
     def manual(self, state: str) -> list[tuple[PartGrade, CheckResult]]:
         """(part, check) of every manual check in ``state`` ("pending" or "given")."""
@@ -108,6 +109,7 @@ class SubmissionGrade:
             "manual_pending": [{"part": part.id, "check": check.id, "max_score": check.max_score}
                                for part, check in self.manual(PENDING)],
             "manual_given": len(self.manual(GIVEN)),
+            **({"worker": self.worker} if self.worker else {}),
         }
 
 
@@ -131,5 +133,5 @@ def grade_from_dict(data: dict[str, Any]) -> SubmissionGrade:
                   for p in data.get("problems", [])],
         note=data.get("note", ""), sha256=data.get("sha256"), grader_version=data.get("grader_version", ""),
         sandbox=data.get("sandbox"), seconds=data.get("seconds", 0.0), model_hashes=data.get("model_hashes", {}),
-        resume_key=data.get("resume_key", ""), rerun=data.get("rerun"),
+        resume_key=data.get("resume_key", ""), rerun=data.get("rerun"), worker=data.get("worker"),
     )
