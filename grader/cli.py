@@ -59,6 +59,17 @@ def _rubric_named_by(paths: list[Path]) -> str | None:
     return rubric_for(list(paths))
 
 
+def _chosen_rubric(given: str | None, settings, archives: list[Path]) -> str | None:
+    """--rubric; else grade.toml's (a path there is relative to that file); else
+    the one the archives' names point to; None: the default."""
+    if given or not settings.rubric:
+        return given or _rubric_named_by(archives)
+    named = Path(settings.rubric)
+    if settings.config_path is not None and not named.is_absolute() and (named.suffix == ".toml" or len(named.parts) > 1):
+        return str(Path(settings.config_path).parent / named)
+    return settings.rubric
+
+
 def _archives_in(folder: Path) -> list[Path]:
     from grader.batch import find_archives
 
@@ -121,7 +132,7 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
     first = Path(paths[0])
     folder = first if first.is_dir() else first.parent
     settings = apply_folder_config(folder, rubric=rubric_name, data_dir=data_dir)
-    rubric = _load_rubric(settings.rubric or _rubric_named_by(archives))
+    rubric = _load_rubric(_chosen_rubric(rubric_name, settings, archives))
     class_policy = _load_policy(rubric, settings, policy_file, submission_times)
     if timeout:
         rubric = rubric.model_copy(update={"sandbox": rubric.sandbox.model_copy(update={"timeout_seconds": timeout})})
@@ -237,7 +248,7 @@ def rescore_cmd(folder, out, rubric_name, policy_file, submission_times, exports
 
     # data_dir is not used here; giving one keeps grade.toml's synthetic_data_seed from building data.
     settings = apply_folder_config(folder, rubric=rubric_name, data_dir=Path(folder))
-    rubric = _load_rubric(settings.rubric or _rubric_named_by(_archives_in(folder)))
+    rubric = _load_rubric(_chosen_rubric(rubric_name, settings, _archives_in(folder)))
     class_policy = _load_policy(rubric, settings, policy_file, submission_times)
     out = (out or folder.parent / "grades")
     if not list((out / "results").glob("*.json")):
