@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 import sys
 from pathlib import Path
 
@@ -520,7 +521,7 @@ def red_pixels(drawn: figures.Drawn) -> int:
 
 def flat(html: str) -> str:
     """The page's text as a reader sees it: tags dropped, spaces collapsed."""
-    return " ".join(re.sub(r"<[^>]+>", "", html).split())
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", html.replace("<br>", " "))).split())
 
 
 def _written(path: Path, html: str) -> Path:

@@ -386,10 +386,14 @@ def _check_view(check: CheckResult) -> CheckView:
                          given_at=str(check.evidence.get("given_at") or "")[:10])
     detectors = evidence_views.detector_views(check.evidence)
     tables = evidence_views.table_views(check.evidence)
-    compared = len(measured.rows_of(check))
     laid_out = ({evidence_views.DETECTORS_KEY} if detectors else set()) | (set(evidence_views.TABLE_KEYS) if tables
                                                                            else set())
-    if compared:
+    # per-model rows: in the agreed shape they are the "Models compared" section; others a table here
+    compared = len(measured.rows_of(check))
+    rows = None if compared else evidence_views.rows_table(check.evidence.get(measured.ROWS_KEY))
+    if rows is not None:
+        tables.append(rows)
+    if compared or rows is not None:
         laid_out.add(measured.ROWS_KEY)
     return CheckView(
         id=check.id,
