@@ -102,7 +102,8 @@ def test_a_real_grade_shows_the_models_side_by_side(tmp_path, rubric, labels):
     # the other comparison checks' rows are tables in their check, the agreeing check's rows a link
     assert "3 model row(s): see Models compared" in text
     assert re.search(r"<th>Part</th><th>Reported</th><th>Measured</th>", html)      # comparison_ranking
-    assert re.search(r"<th>Part</th><th>Model</th><th>Present accuracy</th>", html)  # comparison_table
+    assert re.search(r"<th>Part</th><th>Model</th><th>Present</th><th>Reported</th><th>Cells</th>", html)
+    assert "<td>resnet</td><td>ResNet-20</td><td>accuracy: yes; params: yes; time: yes</td>" in html
     assert "pending: graded by hand" in text                                        # discussion_quality
 
 

@@ -199,30 +199,20 @@ def _table_view(table: dict) -> TableView | None:
 
 
 def rows_table(rows: Any) -> TableView | None:
-    """A check's per-model ``rows`` (dicts that each name their ``part``) as a table: a column per
-    key, a nested dict's keys as columns of their own ("Reported accuracy"); None for anything else
-    (other checks' rows, e.g. the ImageNet labels, keep their own layout)."""
+    """A check's per-model ``rows`` (dicts that each name their ``part``) as a table, a column per
+    key (a nested dict in one cell, "accuracy: 0.71; params: 122,570", so the table wraps in its
+    cell); None for anything else (other checks' rows, e.g. the ImageNet labels, keep their layout)."""
     if (not isinstance(rows, (list, tuple)) or not rows
             or not all(isinstance(row, dict) and "part" in row for row in rows)):
         return None
-    flat = [_flatten(row) for row in rows[:MAX_TABLE_ROWS]]
+    shown = rows[:MAX_TABLE_ROWS]
     columns: list[str] = []
-    for row in flat:
-        columns += [key for key in row if key not in columns]
+    for row in shown:
+        columns += [str(key) for key in row if str(key) not in columns]
     columns = columns[:MAX_TABLE_COLUMNS]
     return TableView(columns=[formatting.humanize_key(c) for c in columns],
-                     rows=[[formatting.plain(row.get(c)) if c in row else "" for c in columns] for row in flat],
+                     rows=[[formatting.plain(row[c]) if c in row else "" for c in columns] for row in shown],
                      more=max(0, len(rows) - MAX_TABLE_ROWS))
-
-
-def _flatten(row: dict) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, dict) and value:
-            flat.update({f"{key} {inner}": item for inner, item in value.items()})
-        else:
-            flat[str(key)] = value
-    return flat
 
 
 def remaining_evidence(evidence: Any, laid_out: set[str]) -> dict:
