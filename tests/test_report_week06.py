@@ -82,9 +82,15 @@ def flat(html: str) -> str:
     return " ".join(unescape(re.sub(r"<[^>]+>", "", html.replace("<br>", " "))).split())
 
 
-def test_a_real_grade_shows_the_models_side_by_side(tmp_path, rubric, labels):
-    accuracies = {"cnn": 0.712, "resnet": 0.826, "inception": 0.802}
-    grade = graded(tmp_path, rubric, labels, "Adams", accuracies, {"cnn": 0.712, "resnet": 0.95, "inception": 0.802})
+@pytest.fixture(scope="module")
+def adams(tmp_path_factory, rubric, labels) -> SubmissionGrade:
+    """Her table's ResNet accuracy (0.95) is far above the recomputed 0.826."""
+    return graded(tmp_path_factory.mktemp("adams"), rubric, labels, "Adams",
+                  {"cnn": 0.712, "resnet": 0.826, "inception": 0.802}, {"cnn": 0.712, "resnet": 0.95, "inception": 0.802})
+
+
+def test_a_real_grade_shows_the_models_side_by_side(adams):
+    grade = adams
     agree = next(c for c in grade.parts["comparison"].checks if c.id == "comparison_figures_agree")
     assert [row["agrees"]["accuracy"] for row in agree.evidence["rows"]] == [True, False, True]
     html = render_submission_html(grade)
@@ -107,10 +113,9 @@ def test_a_real_grade_shows_the_models_side_by_side(tmp_path, rubric, labels):
     assert "pending: graded by hand" in text                                        # discussion_quality
 
 
-def test_a_real_class_summary_has_the_tradeoff(tmp_path, rubric, labels):
-    grades = [graded(tmp_path, rubric, labels, name, accuracies, accuracies)
-              for name, accuracies in (("Adams", {"cnn": 0.712, "resnet": 0.826, "inception": 0.802}),
-                                       ("Baker", {"cnn": 0.70, "resnet": 0.85, "inception": 0.79}))]
+def test_a_real_class_summary_has_the_tradeoff(tmp_path, rubric, labels, adams):
+    baker = {"cnn": 0.70, "resnet": 0.85, "inception": 0.79}
+    grades = [adams, graded(tmp_path, rubric, labels, "Baker", baker, baker)]
     html = render_index_html(grades, rubric)
     medians = re.findall(r'<tr class="part-median" data-part="(\w+)" data-models="(\d+)" data-accuracy="([\d.]+)"', html)
     assert medians == [("cnn", "2", "0.7060"), ("resnet", "2", "0.8380"), ("inception", "2", "0.7960")]
