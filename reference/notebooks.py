@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import pprint
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,16 +113,14 @@ def _rubric_reference(rubric: Rubric) -> str:
     return rubric.id
 
 
-def _driver_cell(part: Part, rubric: Rubric, function_name: str, folder_part: bool,
-                 seed: int, quick_samples: int, quick_epochs: int) -> str:
-    head = f'''# Run the solution on the data folder and write the results where the grader looks for them.
+def _driver_head(part: Part, rubric: Rubric, seed: int, imports: str) -> str:
+    return f'''# Run the solution on the data folder and write the results where the grader looks for them.
 from pathlib import Path
 
 import keras
 
 from grader import rubric as rubric_lib
-from grader.datasets import default_data_dir, {"imagenet_files" if folder_part else "load_test_set, load_train_set"}
-from reference.results import {"write_imagenet_results" if folder_part else "write_classifier_results"}
+{imports}
 
 DATA_DIR = default_data_dir()     # Keras's cache (~/.keras), or $GRADER_DATA_DIR
 RUBRIC = rubric_lib.load({_rubric_reference(rubric)!r})
@@ -129,8 +128,12 @@ PART = RUBRIC.part({part.id!r})
 DATASET = RUBRIC.dataset_of(PART)
 keras.utils.set_random_seed({seed})
 '''
-    if folder_part:
-        return head + '''
+
+
+def _images_driver(part: Part, rubric: Rubric, seed: int) -> str:
+    head = _driver_head(part, rubric, seed, "from grader.datasets import default_data_dir, imagenet_files\n"
+                                            "from reference.results import write_imagenet_results")
+    return head + '''
 files = imagenet_files(DATA_DIR)
 predictions = classify_folder(
     Path(PART.input_dirs[0]), files["weights"], files["class_index"],
@@ -140,23 +143,50 @@ write_imagenet_results(predictions, PART, root=Path("."))
 for p in predictions:
     print(p.image, p.rank, p.label, round(p.probability, 4))
 '''
-    return head + f'''QUICK = False    # True: the first {quick_samples:,} training images, {quick_epochs} epoch (a smoke test)
+
+
+def _classifier_driver(part: Part, rubric: Rubric, function_name: str, seed: int, quick_samples: int,
+                       quick_epochs: int, quick_settings: dict) -> str:
+    head = _driver_head(part, rubric, seed, "from grader.datasets import default_data_dir, load_test_set, "
+                                            "load_train_set\nfrom reference.results import write_classifier_results")
+    narrower = f", {', '.join(f'{k}={v!r}' for k, v in quick_settings.items())}" if quick_settings else ""
+    return head + f'''QUICK = False    # True: the first {quick_samples:,} training images, {quick_epochs} epoch{narrower} (a smoke test)
 
 x_train, y_train = load_train_set(DATASET, DATA_DIR)
 x_test, y_test = load_test_set(DATASET, DATA_DIR)
 settings = {{}}
 if QUICK:
     x_train, y_train = x_train[:{quick_samples}], y_train[:{quick_samples}]
-    settings = {{"epochs": {quick_epochs}}}
+    settings = {{"epochs": {quick_epochs}{"".join(f", {k!r}: {v!r}" for k, v in quick_settings.items())}}}
 trained = {function_name}(x_train, y_train, x_test, y_test, num_classes=DATASET.num_classes, **settings)
 write_classifier_results(trained, PART, root=Path("."), quick=QUICK)
 print(f"test accuracy {{trained.test_accuracy:.4f}}, test loss {{trained.test_loss:.4f}}")
 '''
 
 
-def build_notebook(part: Part, rubric: Rubric, function, *, folder_part: bool,
-                   seed: int, quick_samples: int, quick_epochs: int) -> nbformat.NotebookNode:
-    """The notebook of one part, from ``function``'s source and everything it calls."""
+def _comparison_driver(part: Part, rubric: Rubric, function_name: str, seed: int, described: dict,
+                       measure: dict) -> str:
+    head = _driver_head(part, rubric, seed, "from grader.datasets import default_data_dir, load_test_set\n"
+                                            "from reference.results import load_compared, write_comparison_results")
+    options = "".join(f", {key}={value!r}" for key, value in measure.items())
+    return head + f'''# What the discussion says of each model's design, besides its measured figures.
+DESCRIBED = {pprint.pformat(described, width=110, sort_dicts=False)}
+
+# The compared parts' models and metrics, as their notebooks saved them under results/.
+x_test, _ = load_test_set(DATASET, DATA_DIR)
+compared, context = load_compared(RUBRIC, PART, DESCRIBED, root=Path("."))
+comparison = {function_name}(compared, x_test, context=context{options})
+write_comparison_results(comparison, PART, root=Path("."))
+print(comparison.table_csv)
+'''
+
+
+def build_notebook(part: Part, rubric: Rubric, function, *, seed: int, quick_samples: int, quick_epochs: int,
+                   kind: str | None = None, folder_part: bool = False, quick_settings: dict | None = None,
+                   described: dict | None = None, measure: dict | None = None) -> nbformat.NotebookNode:
+    """The notebook of one part, from ``function``'s source and everything it calls.
+    ``kind`` is the solution's (reference/solutions.toml); ``folder_part`` is the older spelling of "images"."""
+    kind = kind or ("images" if folder_part else "classifier")
     gathered = gather(function)
     module = importlib.import_module(function.__module__)
     intro = f"# {part.id}: {part.title}\n\n{inspect.getdoc(module) or ''}\n\n" \
@@ -165,8 +195,14 @@ def build_notebook(part: Part, rubric: Rubric, function, *, folder_part: bool,
     if gathered.constants:
         cells.append(new_code_cell("\n".join(gathered.constants.values())))
     cells += [new_code_cell(source.rstrip()) for source in gathered.definitions.values()]
-    cells.append(new_code_cell(_driver_cell(part, rubric, function.__name__, folder_part,
-                                            seed, quick_samples, quick_epochs).rstrip()))
+    if kind == "images":
+        driver = _images_driver(part, rubric, seed)
+    elif kind == "comparison":
+        driver = _comparison_driver(part, rubric, function.__name__, seed, described or {}, measure or {})
+    else:
+        driver = _classifier_driver(part, rubric, function.__name__, seed, quick_samples, quick_epochs,
+                                    dict(quick_settings or {}))
+    cells.append(new_code_cell(driver.rstrip()))
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     notebook.metadata["language_info"] = {"name": "python"}

@@ -4,8 +4,11 @@ For a classifier part, in ``<root>/<part.canonical_dir>/``: the model, the
 test-set predictions (``index,predicted,p0..pN``), the metrics
 (``test_accuracy``, ``test_loss``, ``history``, ``epochs``, ``quick``), the
 accuracy plot and a loss plot beside it. For the image-folder part: one CSV
-row per image and rank (``image,rank,wnid,label,probability``). Every file is
-written to a temporary name in its folder first, then renamed.
+row per image and rank (``image,rank,wnid,label,probability``). For a part
+that compares others: their saved models and metrics are read back from this
+layout, and the comparison's table and discussion written where the part's
+canonical_files say. Every file is written to a temporary name in its folder
+first, then renamed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from matplotlib.ticker import MaxNLocator
 
 from grader.atomic import atomic_write_bytes, atomic_write_text
 from grader.records import ImagenetPrediction
-from grader.rubric import Part
+from grader.rubric import Part, Rubric
 
 LOSS_PLOT = "loss.png"
 IMAGENET_COLUMNS = ["image", "rank", "wnid", "label", "probability"]
@@ -94,11 +97,12 @@ def plot_history(history: dict[str, list[float]], metric: str, title: str) -> by
 
 
 def canonical_file(part: Part, role: str, root: Path) -> Path:
-    """Where the rubric says a part's file of ``role`` goes, under ``root``."""
+    """Where the rubric says a part's file of ``role`` goes, under ``root`` (a name may leave the
+    part's folder: ``../comparison.md`` beside ``results/``)."""
     name = part.canonical_files.get(role)
     if not name:
         raise ValueError(f"rubric part {part.id} names no canonical_files.{role}; add it to the rubric")
-    return Path(root) / part.canonical_dir / name
+    return Path(root) / os.path.normpath(f"{part.canonical_dir}/{name}")
 
 
 def write_classifier_results(trained, part: Part, *, root: Path, quick: bool) -> list[Path]:
@@ -126,3 +130,49 @@ def imagenet_csv(predictions: Iterable[ImagenetPrediction]) -> str:
 def write_imagenet_results(predictions: list[ImagenetPrediction], part: Part, *, root: Path) -> Path:
     """``<root>/<canonical_dir>/predictions.csv`` with every image's top classes."""
     return atomic_write_text(canonical_file(part, "predictions", root), imagenet_csv(predictions))
+
+
+# ------------------------------------------------------------ a comparison
+
+
+def load_compared(rubric: Rubric, part: Part, described: dict[str, dict], root: Path):
+    """The models of the parts ``part`` compares, read back from their canonical files under ``root``
+    (the reference's own files, trusted), with their test accuracies; and how they were trained
+    (``epochs``, ``quick``), for the discussion. ``described``: part id -> name, design, strengths, weaknesses."""
+    import keras
+
+    from reference.comparison import ComparedModel
+
+    compared, trained = [], []
+    for part_id in part.compares:
+        other = rubric.part(part_id)
+        model_path, metrics_path = canonical_file(other, "model", root), canonical_file(other, "metrics", root)
+        if not model_path.is_file() or not metrics_path.is_file():
+            raise FileNotFoundError(f"{model_path} or {metrics_path} is missing: run part {part_id} before "
+                                    f"comparing it in part {part.id}")
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        info = described.get(part_id, {})
+        compared.append(ComparedModel(
+            part=part_id, name=info.get("name") or other.title, model=keras.models.load_model(model_path),
+            test_accuracy=float(metrics["test_accuracy"]), size_bytes=model_path.stat().st_size,
+            design=info.get("design", ""), strengths=info.get("strengths", ""), weaknesses=info.get("weaknesses", "")))
+        trained.append((metrics.get("epochs"), bool(metrics.get("quick"))))
+    epochs = {e for e, _ in trained}
+    context = {"epochs": epochs.pop() if len(epochs) == 1 else None, "quick": any(q for _, q in trained)}
+    return compared, context
+
+
+def measure_options(rubric: Rubric, part: Part) -> dict[str, int]:
+    """How the sandbox measures the compared models (the first's ``measure`` table), so the reference
+    times them the same way; the comparison's defaults when the rubric gives none."""
+    for part_id in part.compares:
+        measure = rubric.part(part_id).measure
+        if measure is not None:
+            return {"large_batch": measure.large_batch, "repeats": measure.repeats, "warmup": measure.warmup}
+    return {}
+
+
+def write_comparison_results(comparison, part: Part, *, root: Path) -> list[Path]:
+    """The comparison's table and discussion where the part's canonical_files say."""
+    return [atomic_write_text(canonical_file(part, "table", root), comparison.table_csv),
+            atomic_write_text(canonical_file(part, "discussion", root), comparison.discussion)]

@@ -5,6 +5,13 @@ with each part's results where the rubric's ``canonical_dir`` says, one
 notebook per part, and the image-folder part's inputs. ``results/run.json``
 records the library versions, every data file's sha256, the time and test
 accuracy of each part, and whether the run was quick (a smoke test).
+
+Which function solves which part comes from ``reference/solutions.toml``
+(reference/registry.py), keyed by the rubric's id; a solution's kind says how
+it runs: a classifier trains on its part's data set, an image-folder part
+classifies the pictures in the tree, a comparison measures the models of the
+parts the rubric says it compares (run before it) and writes their table and
+discussion.
 """
 
 from __future__ import annotations
@@ -25,14 +32,11 @@ import grader
 from grader import datasets
 from grader import rubric as rubric_lib
 from grader.rubric import Part, Rubric
-from reference import QUICK_EPOCHS, QUICK_TRAIN_SAMPLES, SEED, SOLUTIONS, Solution
+from reference import SEED
+from reference.registry import ReferenceRunError, RubricSolutions, Solution, solutions_for
 
 RUN_RECORD = "run.json"
-FOLDER_LOADER = "imagenet-images"   # a data set whose inputs are the student's own images
-
-
-class ReferenceRunError(Exception):
-    """A reference run or baseline that cannot go ahead; the message says what to change."""
+__all__ = ["PartRun", "RunRecord", "ReferenceRunError", "load_run_record", "run", "select_parts"]
 
 
 @dataclass
@@ -47,6 +51,9 @@ class PartRun:
     n_images: int | None = None
     data_files: dict[str, str] = field(default_factory=dict)   # file -> sha256
     outputs: list[str] = field(default_factory=list)           # relative to the tree
+    settings: dict[str, Any] = field(default_factory=dict)     # keyword settings given to the solution
+    # A classifier's parameter count; a comparison's rows: per model its measured figures
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,23 +106,25 @@ def library_versions() -> dict[str, str]:
 # -------------------------------------------------------------- selection
 
 
-def _is_folder_part(part: Part, rubric: Rubric) -> bool:
-    return rubric.dataset_of(part).loader == FOLDER_LOADER
+def select_parts(rubric: Rubric, part_ids: list[str] | None, solutions: RubricSolutions | None = None) -> list[Part]:
+    """The rubric's parts to run, in rubric order with comparisons last (they read the
+    others' results); every one must have a solution."""
+    from reference.registry import REGISTRY_FILE
 
-
-def select_parts(rubric: Rubric, part_ids: list[str] | None) -> list[Part]:
-    """The rubric's parts to run, in rubric order; every one must have a solution."""
+    solutions = solutions or solutions_for(rubric.id)
     known = [part.id for part in rubric.parts]
     wanted = known if part_ids is None else list(part_ids)
     unknown = [pid for pid in wanted if pid not in known]
     if unknown:
         raise ReferenceRunError(f"unknown part(s) {', '.join(unknown)}; the rubric {rubric.id} has {', '.join(known)}")
-    unsolved = [pid for pid in wanted if pid not in SOLUTIONS]
+    unsolved = [pid for pid in wanted if pid not in solutions.parts]
     if unsolved:
         raise ReferenceRunError(
-            f"no reference solution for part(s) {', '.join(unsolved)}; add them to SOLUTIONS in reference/__init__.py"
+            f"no reference solution for part(s) {', '.join(unsolved)}; add [{rubric.id}.parts.<id>] tables "
+            f"to {REGISTRY_FILE}"
         )
-    return [part for part in rubric.parts if part.id in wanted]
+    chosen = [part for part in rubric.parts if part.id in wanted]
+    return sorted(chosen, key=lambda part: solutions.parts[part.id].kind == "comparison")
 
 
 def _solution_function(solution: Solution):
@@ -151,10 +160,12 @@ def copy_images(images_dir: Path, target: Path) -> list[Path]:
 # -------------------------------------------------------------------- run
 
 
-def _data_files(part: Part, rubric: Rubric, data_dir: Path) -> list[Path]:
+def _data_files(part: Part, rubric: Rubric, kind: str, data_dir: Path) -> list[Path]:
     dataset = rubric.dataset_of(part)
-    if _is_folder_part(part, rubric):
+    if kind == "images":
         return list(datasets.imagenet_files(data_dir).values())
+    if kind == "comparison":      # its test images, to time the models on
+        return datasets.dataset_files(dataset, data_dir, "test")
     files = datasets.dataset_files(dataset, data_dir, "train") + datasets.dataset_files(dataset, data_dir, "test")
     return list(dict.fromkeys(files))
 
@@ -166,32 +177,77 @@ def _shown(path: Path, data_dir: Path) -> str:
         return str(path)
 
 
-def _run_classifier(part: Part, rubric: Rubric, function, data_dir: Path, tree: Path, quick: bool) -> PartRun:
+@dataclass(frozen=True)
+class QuickRun:
+    """What a quick run changes: the first ``train_samples`` training images, ``epochs`` epochs."""
+
+    train_samples: int
+    epochs: int
+
+
+def _run_classifier(part: Part, rubric: Rubric, solution: Solution, data_dir: Path, tree: Path,
+                    quick: QuickRun | None) -> PartRun:
     from reference.results import write_classifier_results
 
     dataset = rubric.dataset_of(part)
     x_train, y_train = datasets.load_train_set(dataset, data_dir)
     x_test, y_test = datasets.load_test_set(dataset, data_dir)
     settings: dict[str, Any] = {}
-    if quick:
-        x_train, y_train = x_train[:QUICK_TRAIN_SAMPLES], y_train[:QUICK_TRAIN_SAMPLES]
-        settings = {"epochs": QUICK_EPOCHS}
-    trained = function(x_train, y_train, x_test, y_test, num_classes=dataset.num_classes, **settings)
-    outputs = write_classifier_results(trained, part, root=tree, quick=quick)
+    if quick is not None:
+        x_train, y_train = x_train[:quick.train_samples], y_train[:quick.train_samples]
+        settings = {"epochs": quick.epochs, **solution.quick_settings}
+    trained = _solution_function(solution)(x_train, y_train, x_test, y_test, num_classes=dataset.num_classes,
+                                           **settings)
+    outputs = write_classifier_results(trained, part, root=tree, quick=quick is not None)
     return PartRun(
         part=part.id, seconds=0.0, test_accuracy=trained.test_accuracy, test_loss=trained.test_loss,
         epochs=trained.epochs, n_train=trained.n_train, n_test=len(x_test),
-        outputs=[p.relative_to(tree).as_posix() for p in outputs],
+        outputs=[p.relative_to(tree).as_posix() for p in outputs], settings=settings,
+        figures={"params": int(trained.model.count_params())},
     )
 
 
-def _run_folder_part(part: Part, rubric: Rubric, function, data_dir: Path, tree: Path) -> PartRun:
+def described_models(part: Part, solutions: RubricSolutions) -> dict[str, dict[str, str]]:
+    """What a comparison says of each compared part's model (registry data): name, design, strengths, weaknesses."""
+    described = {}
+    for part_id in part.compares:
+        solution = solutions.parts.get(part_id)
+        if solution is not None:
+            described[part_id] = {key: getattr(solution, key) for key in ("name", "design", "strengths", "weaknesses")
+                                  if getattr(solution, key)}
+    return described
+
+
+def _run_comparison(part: Part, rubric: Rubric, solution: Solution, solutions: RubricSolutions, data_dir: Path,
+                    tree: Path) -> PartRun:
+    from reference.results import load_compared, measure_options, write_comparison_results
+
+    if not part.compares:
+        raise ReferenceRunError(f"rubric part {part.id} names no parts it compares; add compares = [...] to it")
+    x_test, _ = datasets.load_test_set(rubric.dataset_of(part), data_dir)
+    try:
+        compared, context = load_compared(rubric, part, described_models(part, solutions), tree)
+    except FileNotFoundError as exc:
+        raise ReferenceRunError(str(exc)) from None
+    options = measure_options(rubric, part)
+    comparison = _solution_function(solution)(compared, x_test, context=context, **options)
+    outputs = write_comparison_results(comparison, part, root=tree)
+    rows = {f.part: {"name": f.name, "test_accuracy": f.test_accuracy, "params": f.params,
+                     "trainable_params": f.trainable_params, "mflops": round(f.mflops, 3),
+                     "ms_per_image_batch1": round(f.ms_batch1, 4), "ms_per_image_large_batch": round(f.ms_large_batch, 4),
+                     "large_batch": comparison.large_batch, "size_bytes": f.size_bytes}
+            for f in comparison.figures}
+    return PartRun(part=part.id, seconds=0.0, n_test=len(x_test), settings=options, figures=rows,
+                   outputs=[p.relative_to(tree).as_posix() for p in outputs])
+
+
+def _run_folder_part(part: Part, rubric: Rubric, solution: Solution, data_dir: Path, tree: Path) -> PartRun:
     from reference.results import write_imagenet_results
 
     dataset = rubric.dataset_of(part)
     files = datasets.imagenet_files(data_dir)
-    predictions = function(_input_folder(part, tree), files["weights"], files["class_index"],
-                           image_size=tuple(dataset.input_shape[:2]))
+    predictions = _solution_function(solution)(_input_folder(part, tree), files["weights"], files["class_index"],
+                                               image_size=tuple(dataset.input_shape[:2]))
     output = write_imagenet_results(predictions, part, root=tree)
     return PartRun(part=part.id, seconds=0.0, n_images=len({p.image for p in predictions}),
                    outputs=[output.relative_to(tree).as_posix()])
@@ -203,28 +259,36 @@ def _results_dir(rubric: Rubric, tree: Path) -> Path:
     return tree / common
 
 
-def write_notebooks(parts: list[Part], rubric: Rubric, tree: Path) -> list[Path]:
+def write_notebooks(parts: list[Part], rubric: Rubric, tree: Path, solutions: RubricSolutions | None = None,
+                    quick: QuickRun | None = None) -> list[Path]:
     from reference.notebooks import build_notebook, notebook_name
-    from reference.results import atomic_write_text
+    from reference.results import atomic_write_text, measure_options
 
+    solutions = solutions or solutions_for(rubric.id)
+    quick = quick or QuickRun(solutions.quick_train_samples, solutions.quick_epochs)
     written = []
     for part in parts:
-        solution = SOLUTIONS[part.id]
-        notebook = build_notebook(part, rubric, _solution_function(solution),
-                                  folder_part=_is_folder_part(part, rubric), seed=SEED,
-                                  quick_samples=QUICK_TRAIN_SAMPLES, quick_epochs=QUICK_EPOCHS)
+        solution = solutions.parts[part.id]
+        extra = ({"described": described_models(part, solutions), "measure": measure_options(rubric, part)}
+                 if solution.kind == "comparison" else {})
+        notebook = build_notebook(part, rubric, _solution_function(solution), kind=solution.kind, seed=SEED,
+                                  quick_samples=quick.train_samples, quick_epochs=quick.epochs,
+                                  quick_settings=solution.quick_settings, **extra)
         written.append(atomic_write_text(tree / notebook_name(part, solution.notebook), nbformat.writes(notebook)))
     return written
 
 
 def run(parts: list[str] | None, out: Path, data_dir: Path, quick: bool,
-        images_dir: Path | None = None, rubric: Rubric | None = None) -> RunRecord:
+        images_dir: Path | None = None, rubric: Rubric | None = None,
+        quick_samples: int | None = None) -> RunRecord:
     """Train and run the reference solutions; write ``<out>/<rubric.folder>/`` and its run record.
 
     Every data file is located before any training, so a missing one stops
     the run at once (DataMissing). The image-folder part needs images: from
     ``images_dir``, or already in the tree's input folder; without them it is
     an error when asked for by id and skipped (noted in the record) otherwise.
+    A quick run trains on the rubric's quick number of images (registry), or
+    ``quick_samples``.
     """
     import keras
 
@@ -232,22 +296,27 @@ def run(parts: list[str] | None, out: Path, data_dir: Path, quick: bool,
 
     started, clock = datetime.now(timezone.utc), time.monotonic()
     rubric = rubric if rubric is not None else rubric_lib.load()
+    solutions = solutions_for(rubric.id)
     data_dir, tree = Path(data_dir).expanduser(), Path(out) / rubric.folder
-    selected = select_parts(rubric, parts)
+    selected = select_parts(rubric, parts, solutions)
+    quick_run = QuickRun(quick_samples or solutions.quick_train_samples, solutions.quick_epochs) if quick else None
     tree.mkdir(parents=True, exist_ok=True)
     record = RunRecord(
         rubric=rubric.id, started=started.isoformat(timespec="seconds"), quick=quick, seed=SEED,
         versions=library_versions(), data_dir=str(data_dir), tree=str(tree),
-        quick_train_samples=QUICK_TRAIN_SAMPLES if quick else None,
+        quick_train_samples=quick_run.train_samples if quick_run else None,
     )
 
-    folder_parts = [part for part in rubric.parts if _is_folder_part(part, rubric)]
+    def kind_of(part: Part) -> str:
+        return solutions.parts[part.id].kind if part.id in solutions.parts else ""
+
+    folder_parts = [part for part in rubric.parts if kind_of(part) == "images"]
     if images_dir is not None:
         for part in folder_parts:
             copy_images(Path(images_dir), _input_folder(part, tree))
     to_run = []
     for part in selected:
-        if _is_folder_part(part, rubric) and not _image_files(_input_folder(part, tree)):
+        if kind_of(part) == "images" and not _image_files(_input_folder(part, tree)):
             reason = f"no images in {_input_folder(part, tree)}; pass a folder of images for part {part.id}"
             if parts is not None:
                 raise ReferenceRunError(reason)
@@ -256,15 +325,17 @@ def run(parts: list[str] | None, out: Path, data_dir: Path, quick: bool,
         to_run.append(part)
 
     hashes: dict[Path, str] = {}
-    data_of = {part.id: _data_files(part, rubric, data_dir) for part in to_run}   # DataMissing before training
+    data_of = {part.id: _data_files(part, rubric, kind_of(part), data_dir) for part in to_run}   # before training
     for part in to_run:
         part_clock = time.monotonic()
         keras.utils.set_random_seed(SEED)
-        function = _solution_function(SOLUTIONS[part.id])
-        if _is_folder_part(part, rubric):
-            part_run = _run_folder_part(part, rubric, function, data_dir, tree)
+        solution = solutions.parts[part.id]
+        if solution.kind == "images":
+            part_run = _run_folder_part(part, rubric, solution, data_dir, tree)
+        elif solution.kind == "comparison":
+            part_run = _run_comparison(part, rubric, solution, solutions, data_dir, tree)
         else:
-            part_run = _run_classifier(part, rubric, function, data_dir, tree, quick)
+            part_run = _run_classifier(part, rubric, solution, data_dir, tree, quick_run)
         part_run.seconds = round(time.monotonic() - part_clock, 2)
         for path in data_of[part.id]:
             hashes.setdefault(path, datasets.sha256_of(path))
@@ -272,7 +343,8 @@ def run(parts: list[str] | None, out: Path, data_dir: Path, quick: bool,
         record.parts[part.id] = part_run
         keras.backend.clear_session()
 
-    record.notebooks = [p.relative_to(tree).as_posix() for p in write_notebooks(selected, rubric, tree)]
+    record.notebooks = [p.relative_to(tree).as_posix()
+                        for p in write_notebooks(selected, rubric, tree, solutions, quick_run)]
     record.seconds = round(time.monotonic() - clock, 2)
     atomic_write_text(_results_dir(rubric, tree) / RUN_RECORD, json.dumps(record.to_dict(), indent=2))
     return record
