@@ -442,7 +442,7 @@ def test_good_output_is_read_and_logits_are_softmaxed(tmp_path, small_submission
     assert (model.probabilities.argmax(1) == logits.argmax(1)).all()
     assert sandbox.job["models"][0] == {"id": "6.1", "path": "results/model.h5", "input": "mnist", "scaling": "unit",
                                         "alternative_scalings": [], "input_shape": [28, 28, 1], "num_classes": 10,
-                                        "batch_size": 256, "probe": False}
+                                        "batch_size": 256, "probe": False, "measure": None, "digests": None}
     assert sandbox.inputs == ["mnist.npy"]
 
 
