@@ -358,3 +358,29 @@ def test_the_discussion_must_be_long_enough_and_name_each_model(tmp_path, rubric
     assert check.evidence["named"] == {"cnn": True, "resnet": True, "inception": False}
     missing = grade(tmp_path / "b", rubric, labels, frame(), discussion=None)["discussion_names_models"]
     assert missing.score == 0 and "comparison.md" in missing.message
+
+
+# ------------------------------------------------- models named by nothing
+
+
+def test_unnamed_models_go_to_the_part_whose_detectors_they_satisfy(tmp_path, rubric):
+    keras = pytest.importorskip("keras")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import week06_material as material
+
+    root = tmp_path / "week06" / "results"
+    root.mkdir(parents=True)
+    models = material.build_models(keras)
+    for number, part in enumerate(("inception", "cnn", "resnet"), start=1):
+        models[part].save(root / f"model{number}.keras")
+    material.resnet(keras, skip=False).save(root / "resnet_final.keras")
+    report = check_submission(tmp_path / "week06", rubric)
+    parts = {f.path: f.part for f in report.layout.files if f.role is Role.MODEL}
+    assert parts == {"results/model1.keras": "inception", "results/model2.keras": "cnn",
+                     "results/model3.keras": "resnet", "results/resnet_final.keras": "resnet"}
+    disagree = next(p for p in report.problems if p.code == "content-disagrees-with-name")
+    assert disagree.path == "results/resnet_final.keras"
+    assert ("its name says resnet, but the model does not have at least 3 residual block(s), which resnet asks "
+            "for; it looks like the cnn model") in disagree.message

@@ -126,7 +126,22 @@ def disagreements(meta: ModelMeta | None, summary: dict, part: Part, rubric: Rub
         found.append(f"has a Dropout layer, which {part.id} must leave out")
     if wanted.augmentation is False and summary.get("has_augmentation"):
         found.append(f"has data-augmentation layers, which {part.id} must leave out")
-    return found
+    return found + _detector_disagreements(part, _layer_graph(meta))
+
+
+def _detector_disagreements(part: Part, graph) -> list[str]:
+    """In words, what the part's own detectors ask for and the model does not show."""
+    from grader.architecture import DETECTORS, run_detector
+
+    if graph is None:
+        return []
+    said = []
+    for spec in part.architecture.detectors:
+        if spec.expect and spec.id not in ("dropout", "augmentation") and spec.id in DETECTORS:
+            verdict = run_detector(spec.id, graph, spec.params)
+            if verdict.verifiable and not verdict.found:
+                said.append(f"does not {DETECTORS[spec.id].wanted(spec.params)}, which {part.id} asks for")
+    return said
 
 
 def parts_for_model(meta: ModelMeta, rubric: Rubric, summary: dict) -> list[str]:
@@ -136,11 +151,42 @@ def parts_for_model(meta: ModelMeta, rubric: Rubric, summary: dict) -> list[str]
     if not shape:
         return []
     datasets = {name for name, d in rubric.datasets.items() if shape_fits(shape, d.input_shape)}
-    parts = [p for p in rubric.parts if p.dataset in datasets]
+    # A part that compares others' models (a table and a discussion) has no model of its own.
+    parts = [p for p in rubric.parts if p.dataset in datasets and not p.compares]
     if len(parts) <= 1:
         return [p.id for p in parts]
-    fitting = [p for p in parts if _architecture_fits(p.architecture, summary)]
+    graph = _layer_graph(meta)
+    fitting = [p for p in parts if _architecture_fits(p.architecture, summary) and _detectors_fit(p, graph)]
     return [p.id for p in (fitting or parts)]
+
+
+def _layer_graph(meta: ModelMeta):
+    """The config's layer graph as the detectors read it, or None."""
+    from grader.architecture import GraphError, graph_from_plain
+
+    if not meta.layer_graph:
+        return None
+    try:
+        return graph_from_plain(meta.layer_graph, source="config")
+    except (GraphError, RecursionError):
+        return None
+
+
+def _detectors_fit(part: Part, graph) -> bool:
+    """The model shows what the part's own detectors ask it to have (residual
+    blocks, Inception modules, a plain stack): a ResNet is not the CNN part's.
+    What a part must not have (a keras.applications network) rules nothing
+    out here: the part's checks score it."""
+    from grader.architecture import run_detector
+
+    if graph is None:
+        return True
+    for spec in part.architecture.detectors:
+        if spec.expect and spec.id not in ("dropout", "augmentation"):
+            verdict = run_detector(spec.id, graph, spec.params)
+            if verdict.verifiable and not verdict.found:
+                return False
+    return True
 
 
 def shape_fits(shape: list, expected: list[int]) -> bool:
