@@ -149,3 +149,18 @@ def test_anything_else_is_malformed_and_the_model_graded_without(change, message
         validate_measurements(value)
     assert readback.measurements(value) == {}
     assert readback.measurements("not even an object") == {}
+
+
+def test_the_rubric_switches_measurement_on_per_part():
+    from grader import rubric as rubric_mod
+    from grader.evaluate import ModelJob
+
+    week06 = rubric_mod.load("week06_architectures")
+    for part_id in ("cnn", "resnet", "inception"):
+        part = week06.part(part_id)
+        job = ModelJob.for_part(part, week06.dataset_of(part), f"results/{part_id}/model.keras")
+        assert job.measure == {"repeats": 5, "large_batch": 256, "warmup": 2}
+        assert job.to_json()["measure"] == job.measure and job.as_probe().measure == job.measure
+    assignment06 = rubric_mod.load("assignment06")
+    part = assignment06.part("6.2a")
+    assert ModelJob.for_part(part, assignment06.dataset_of(part), "results/6.2a/model.keras").measure is None
