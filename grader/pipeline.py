@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,14 @@ class HeldOutData:
     missing: dict[str, str] = field(default_factory=dict)       # data set -> what to do
     imagenet_files: dict[str, Path] | None = None
     data_dir: Path | None = None                                # where they were read from
+    # Files of a test set left out (an unreadable image): data set -> one line
+    # listing them, and -> (images indexed, indices of those in inputs).
+    left_out: dict[str, str] = field(default_factory=dict)
+    kept: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)
+    # The rubric's ImageNet weights files (transfer learning): application ->
+    # path, or -> where it was looked for and how to get it.
+    weights: dict[str, Path] = field(default_factory=dict)
+    weights_missing: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,9 +77,19 @@ def load_test_data(rubric: Rubric, data_dir: Path | None = None) -> HeldOutData:
             if dataset.loader == "imagenet-images":
                 data.imagenet_files = datasets.imagenet_files(data_dir)
             else:
-                data.inputs[name], data.labels[name] = datasets.load_test_set(dataset, data_dir)
+                loaded = datasets.load_split(dataset, data_dir, "test")
+                data.inputs[name], data.labels[name] = loaded.x, loaded.y
+                if loaded.left_out:
+                    data.left_out[name] = loaded.left_out_summary()
+                if loaded.kept is not None:
+                    data.kept[name] = (loaded.indexed, loaded.kept)
         except datasets.DataError as exc:  # missing, or there but unusable
             data.missing[name] = str(exc)
+    for application, file_name in rubric.pretrained_weights.items():
+        try:
+            data.weights[application] = datasets.find_weights(application, file_name, data_dir)
+        except datasets.DataError as exc:
+            data.weights_missing[application] = str(exc)
     return data
 
 
@@ -173,6 +192,7 @@ def grade_submission(source: Path, rubric: Rubric, sandbox, data: HeldOutData, w
         grade.note = _first_error(report.problems) or "nothing could be read from the archive"
         grade.seconds = time.monotonic() - started
         return grade
+    grade.problems += _left_out_problems(report, rubric, data)
     evaluation = _evaluate(report, rubric, sandbox, data, work_root)
     rerun_result = _rerun(report, rubric, sandbox, data, rerun, rerun_dir or work_root / "_rerun") if rerun else None
     not_run = "the models were not run"
@@ -211,6 +231,7 @@ def _model_jobs(report: CheckReport, rubric: Rubric, data: HeldOutData):
     Without the instructor's test set a model still runs, on a probe batch of
     the rubric's input shape: whether it loads and its architecture are
     graded; what needs the test set is "not verifiable"."""
+    from grader.checks.transfer import digest_request
     from grader.evaluate.jobs import ModelJob, probe_batch
 
     jobs, inputs = [], {}
@@ -220,6 +241,9 @@ def _model_jobs(report: CheckReport, rubric: Rubric, data: HeldOutData):
         if model is None or dataset.loader == "imagenet-images":
             continue
         job = ModelJob.for_part(part, dataset, model.path)
+        digests = digest_request(part, data.weights)    # the ImageNet weights files to compare it with
+        if digests is not None:
+            job = dataclasses.replace(job, digests=digests)
         if part.dataset in data.inputs:
             inputs[job.dataset] = data.inputs[part.dataset]
         elif part.dataset in data.missing:
@@ -229,6 +253,33 @@ def _model_jobs(report: CheckReport, rubric: Rubric, data: HeldOutData):
             continue
         jobs.append(job)
     return jobs, inputs
+
+
+def _left_out_problems(report: CheckReport, rubric: Rubric, data: HeldOutData) -> list[Problem]:
+    """The instructor's test images that were left out, said on each part graded on them.
+
+    A student's predictions file with a row per image of the folder (the
+    instructor's copy lost some) keeps only the rows of the images graded, so
+    that it is compared with the model's predictions on the same images."""
+    problems = []
+    for part in rubric.parts:
+        if part.dataset not in data.left_out:
+            continue
+        problems.append(Problem("test-images-left-out", data.left_out[part.dataset], Severity.INFO, part=part.id))
+        files = report.contents.parts[part.id]
+        indexed, kept = data.kept.get(part.dataset, (None, None))
+        predictions = files.predictions
+        if kept is None or predictions is None or predictions.n_rows != indexed:
+            continue
+        for name in ("labels", "probabilities", "actual"):
+            rows = getattr(predictions, name)
+            if rows is not None and len(rows) == indexed:
+                setattr(predictions, name, [rows[i] for i in kept.tolist()])
+        predictions.n_rows = len(kept)
+        problems.append(Problem(
+            "predictions-rows-left-out", f"{files.predictions_path}: the rows of the {indexed - len(kept)} test "
+            "image(s) left out were not compared", Severity.INFO, path=files.predictions_path, part=part.id))
+    return problems
 
 
 def _imagenet_jobs(report: CheckReport, rubric: Rubric, data: HeldOutData):

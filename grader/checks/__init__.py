@@ -3,7 +3,7 @@
 Importing this package registers every built-in check.
 """
 
-from grader.checks import comparison, files, imagenet, models  # noqa: F401  (registration)
+from grader.checks import comparison, files, imagenet, models, transfer  # noqa: F401  (registration)
 from grader.checks.registry import (CHECKS, TRAINING_DEPENDENT, CheckContext, Recomputed, check, depends_on_training,
                                     run_check, unknown_checks)
 

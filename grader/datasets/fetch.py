@@ -77,8 +77,11 @@ def fetch(data_dir: Path, rubric: Rubric | None = None) -> list[Path]:
     if not os.access(data_dir, os.W_OK):
         # Keras would quietly download into /tmp/.keras instead.
         raise DataError(f"{data_dir}: not writable; choose a data folder you can write to")
-    loaders = [d.loader for name, d in rubric.datasets.items() if any(p.dataset == name for p in rubric.parts)]
-    failures = []
+    used = {name: d for name, d in rubric.datasets.items() if any(p.dataset == name for p in rubric.parts)}
+    loaders = [d.loader for d in used.values()]
+    failures = [_not_downloadable(name, dataset, data_dir) for name, dataset in used.items()
+                if dataset.loader not in KERAS_DOWNLOADS]
+    failures = [failure for failure in failures if failure]
     previous = keras_config._KERAS_DIR
     keras_config._KERAS_DIR = str(data_dir)  # where Keras's get_file caches downloads
     try:
@@ -96,6 +99,15 @@ def fetch(data_dir: Path, rubric: Rubric | None = None) -> list[Path]:
     if failures:
         raise DataError("could not download everything:\n" + "\n".join(f"  - {line}" for line in failures))
     return sorted(p for p in data_dir.rglob("*") if p.is_file())
+
+
+def _not_downloadable(name: str, dataset, data_dir: Path) -> str:
+    """"" when a data set no downloader makes (the instructor's image folder) is there, else what to do."""
+    try:
+        dataset_files(dataset, data_dir, "test")
+        return ""
+    except DataError as exc:
+        return f"data set {name}: " + " ".join(line.strip() for line in str(exc).splitlines())
 
 
 def _download_data_set(keras, imagenet_utils, loader: str) -> None:
@@ -133,11 +145,12 @@ def _weights(keras, application: str, file_name: str, data_dir: Path) -> str:
         return ""
     except Exception as exc:  # noqa: BLE001 - no network here, mostly
         places = ", ".join(str(p) for p in weights_places(data_dir))
-        return (f"{application} ImageNet weights: could not download {url} ({_reason(exc)}). Download it on a "
+        reason = _reason(exc).replace(f" on {url}", "")    # Keras's message repeats the URL
+        return (f"{application} ImageNet weights: could not download {url} ({reason}). Download it on a "
                 f"machine with network access and put it at {data_dir / 'models' / name} "
                 f"(also looked for in: {places})")
 
 
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__

@@ -104,37 +104,47 @@ def load_image_folder(dataset: Dataset, data_dir: Path, split: str) -> LoadedSpl
     entry = cache.entry_path(LOADER, cache.content_key(_settings(dataset, classes),
                                                        [(name, path) for name, path, _ in entries]))
     cached = cache.read_entry(entry)
-    if cached is not None and _fits(cached[0], dataset):
+    if cached is not None and _fits(cached[0], dataset, len(entries)):
         arrays, meta = cached
         left_out = skipped + [LeftOut(str(item["file"]), str(item["reason"])) for item in meta.get("left_out", [])]
-        return LoadedSplit(arrays["x"], arrays["y"], str(root), left_out, classes, cached=True)
-    x, y, unusable = _decode_all(dataset, entries)
+        return _split(arrays["x"], arrays["y"], arrays["kept"], root, left_out, classes, len(entries), cached=True)
+    x, y, kept, unusable = _decode_all(dataset, entries)
     if not len(x):
         raise DataError(f"{root}: none of its {len(entries)} images could be used: "
                         + "; ".join(f"{item.file} ({item.reason})" for item in unusable[:5]))
     x, y = conform(x, y, dataset, str(root))
-    cache.write_entry(entry, {"x": x, "y": y}, {"left_out": [item.to_dict() for item in unusable],
-                                                "classes": classes})
-    return LoadedSplit(x, y, str(root), skipped + unusable, classes)
+    cache.write_entry(entry, {"x": x, "y": y, "kept": kept}, {"left_out": [item.to_dict() for item in unusable],
+                                                              "classes": classes})
+    return _split(x, y, kept, root, skipped + unusable, classes, len(entries))
+
+
+def _split(x, y, kept, root: Path, left_out: list[LeftOut], classes: list[str], indexed: int,
+           cached: bool = False) -> LoadedSplit:
+    partial = len(kept) < indexed
+    return LoadedSplit(x, y, str(root), left_out, classes, cached=cached,
+                       indexed=indexed if partial else None, kept=kept if partial else None)
 
 
 def _decode_all(dataset: Dataset, entries: list[tuple[str, Path, int]]):
     height, width, channels = dataset.input_shape
-    images, labels, unusable = [], [], []
-    for name, path, label in entries:
+    images, labels, kept, unusable = [], [], [], []
+    for number, (name, path, label) in enumerate(entries):
         try:
             images.append(decode(path, (height, width), channels, dataset.resize_like, dataset.interpolation))
             labels.append(label)
+            kept.append(number)
         except OddImage as exc:
             unusable.append(LeftOut(name, str(exc)))
     x = np.stack(images) if images else np.zeros((0, height, width, channels), dtype=np.uint8)
-    return x, np.asarray(labels, dtype=np.int64), unusable
+    return x, np.asarray(labels, dtype=np.int64), np.asarray(kept, dtype=np.int64), unusable
 
 
-def _fits(arrays: dict[str, np.ndarray], dataset: Dataset) -> bool:
-    x, y = arrays.get("x"), arrays.get("y")
-    return (x is not None and y is not None and x.dtype == np.uint8 and x.shape[1:] == tuple(dataset.input_shape)
-            and y.shape == (len(x),) and np.issubdtype(y.dtype, np.integer))
+def _fits(arrays: dict[str, np.ndarray], dataset: Dataset, indexed: int) -> bool:
+    x, y, kept = arrays.get("x"), arrays.get("y"), arrays.get("kept")
+    return (x is not None and y is not None and kept is not None and x.dtype == np.uint8
+            and x.shape[1:] == tuple(dataset.input_shape) and y.shape == (len(x),) and kept.shape == (len(x),)
+            and np.issubdtype(y.dtype, np.integer) and np.issubdtype(kept.dtype, np.integer)
+            and (not len(kept) or 0 <= int(kept.min()) and int(kept.max()) < indexed))
 
 
 def image_folder_files(dataset: Dataset, data_dir: Path, split: str) -> list[Path]:

@@ -40,6 +40,10 @@ class LoadedSplit:
     left_out: list[LeftOut] = field(default_factory=list)  # files skipped, never fatal
     class_names: list[str] = field(default_factory=list)   # when the files name the classes
     cached: bool = False                                   # read back from the decoded-array cache
+    # A folder of files: how many images it indexed, and which of them (indices
+    # in that order) are in x; None when nothing indexed was left out.
+    indexed: int | None = None
+    kept: np.ndarray | None = None
 
     def left_out_summary(self, limit: int = 10) -> str:
         """One line for the instructor: which files were left out and why ("" when none)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.evaluate import readback, workspace
+from grader.evaluate.digests import stage_references
 from grader.evaluate.jobs import (
     IMAGENET_CLASS_INDEX,
     IMAGENET_WEIGHTS,
@@ -123,7 +124,7 @@ def _stage_models(space: workspace.Workspace, models: list[ModelJob], inputs: di
             cached = workspace.cached_inputs(work_dir, job.dataset, np.asarray(inputs[job.dataset]))
             workspace.add_input(space, cached, f"{job.dataset}.npy")
             linked.add(job.dataset)
-        runnable.append(job)
+        runnable.append(stage_references(space, job, work_dir))   # ImageNet weights files to compare with
     return runnable
 
 
