@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-command set-up on a fresh Debian 12 / Ubuntu machine.
 #
-# Installs the sandbox backends (Docker's engine, bubblewrap) and Chromium for
-# the report tests with apt, the grader and TensorFlow into .venv, starts the
+# Installs the sandbox backends (Docker's engine, bubblewrap), Chromium for
+# the report tests and Slurm for the cluster test with apt, the grader (with Dask
+# for grade --cluster) and TensorFlow into .venv, starts the
 # Docker engine, builds the sandbox's base image and its two runtime images
 # (keras3, keras2), and the host Pythons bubblewrap runs (.venv with the course
 # packages, .venv-keras2), all from host wheelhouses. Safe to run again: every
@@ -13,10 +14,12 @@ cd "$(dirname "$0")"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-echo "==> Debian packages: docker.io, bubblewrap, debootstrap, chromium"
+echo "==> Debian packages: docker.io, bubblewrap, debootstrap, chromium, slurm-wlm and munge"
+# slurm-wlm and munge: the test of grade --cluster slurm starts a one-node Slurm on
+# localhost (tests/test_cluster.py); a real cluster's nodes have their own.
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    docker.io bubblewrap debootstrap chromium python3-venv >/dev/null
+    docker.io bubblewrap debootstrap chromium python3-venv slurm-wlm munge >/dev/null
 
 echo "==> Python packages into .venv"
 PYTHON="${PYTHON:-python3}"
