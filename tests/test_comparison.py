@@ -384,3 +384,38 @@ def test_unnamed_models_go_to_the_part_whose_detectors_they_satisfy(tmp_path, ru
     assert disagree.path == "results/resnet_final.keras"
     assert ("its name says resnet, but the model does not have at least 3 residual block(s), which resnet asks "
             "for; it looks like the cnn model") in disagree.message
+
+
+# ------------------------------------------------------------ hostile text
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_CELLS = st.sampled_from(["CNN", "ResNet", "Inception", "0.7", "12,345", "1.2M", "71 %", "nan", "|", "---", ",",
+                          "  ", "\t", "\n", "model", "accuracy", "params", "ms", "\x00", "{", "[", '"', "é"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.lists(_CELLS, max_size=80).map("".join), suffix=st.sampled_from([".csv", ".json", ".md", ".tsv"]))
+def test_any_text_is_a_table_or_a_read_error_never_a_crash(tmp_path_factory, name_of, text, suffix):
+    from grader.readers import ReadError
+
+    path = tmp_path_factory.mktemp("fuzz") / f"t{suffix}"
+    path.write_text(text, encoding="utf-8")
+    try:
+        tables = read_tables(path)
+    except ReadError as exc:
+        assert exc.code == "table-unreadable"
+        return
+    table = model_table(tables, name_of)
+    if table is not None:
+        assert len({row.part for row in table.rows}) == len(table.rows) >= 2
+
+
+def test_json_nested_too_deep_is_a_read_error(tmp_path):
+    from grader.readers import ReadError
+
+    path = tmp_path / "comparison.json"
+    path.write_text("[" * 200_000)
+    with pytest.raises(ReadError, match="not a JSON table|not valid JSON"):
+        read_tables(path)

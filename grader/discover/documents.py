@@ -24,7 +24,9 @@ from grader.readers import ReadError, read_notebook
 from grader.readers.discussions import Discussion, notebook_discussion, prose, read_discussion, word_count
 from grader.readers.model_table import ModelTable, NameOf, model_table
 from grader.readers.notebooks import NotebookInfo
-from grader.readers.tables import DELIMITED_SUFFIXES, JSON_SUFFIXES, TEXT_SUFFIXES, Table, read_tables, tables_in_text
+from grader.readers.tables import (
+    DELIMITED_SUFFIXES, JSON_SUFFIXES, MAX_TABLES, TEXT_SUFFIXES, Table, read_tables, tables_in_text,
+)
 from grader.readers._files import decode_text, read_capped
 from grader.records import FoundFile, Layout, Role
 from grader.rubric import Part, Rubric
@@ -169,6 +171,8 @@ def _notebook_tables(info: NotebookInfo) -> list[Table]:
             for table in tables_in_text(text):
                 table.where = f"{where}, its {kind}"
                 tables.append(table)
+            if len(tables) >= MAX_TABLES:
+                return tables
     return tables
 
 

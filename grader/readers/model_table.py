@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.readers.tables import Table
+from grader.readers.tables import MAX_TABLES, Table
 
 KINDS = ("accuracy", "params", "trainable", "time", "flops", "size")
+MAX_MODEL_ROWS = 200      # a comparison has a handful of models; the rest of a long table is not read
 WORDS = {"accuracy": "test accuracy", "params": "parameters", "trainable": "trainable parameters",
          "time": "inference time", "flops": "FLOPs", "size": "size on disk"}
 
@@ -84,7 +85,7 @@ def model_table(tables: list[Table], name_of: NameOf) -> ModelTable | None:
     """The table that names the most models (the last of equals: a notebook's
     final version), understood; None when no table names two models."""
     best: tuple[int, int, ModelTable] | None = None
-    for order, table in enumerate(tables):
+    for order, table in enumerate(tables[:MAX_TABLES]):
         understood = understand(table, name_of)
         if understood is None:
             continue
@@ -95,6 +96,7 @@ def model_table(tables: list[Table], name_of: NameOf) -> ModelTable | None:
 
 
 def understand(table: Table, name_of: NameOf) -> ModelTable | None:
+    table = Table(table.header, table.rows[:MAX_MODEL_ROWS], table.format, table.where, table.notes)
     table = _models_down_the_rows(table, name_of)
     label_column = _label_column(table, name_of)
     if label_column is None:

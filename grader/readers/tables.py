@@ -25,6 +25,7 @@ MAX_TABLE_BYTES = 5 * 1024 * 1024   # a comparison table is a few hundred bytes
 MAX_ROWS = 2000                     # rows kept from one table
 MAX_COLUMNS = 64
 MAX_CELL = 300                      # characters kept of one cell
+MAX_TABLES = 200                    # tables kept from one file or notebook
 TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".rst", ".text"}
 JSON_SUFFIXES = {".json"}
 DELIMITED_SUFFIXES = {".csv", ".tsv"}
@@ -97,9 +98,12 @@ def _cells(row: list[str]) -> list[str]:
 def _json_tables(text: str, name: str) -> list[Table]:
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ReadError("table-unreadable", f"{name} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                                             "write it with json.dump or df.to_json(orient='records')") from None
+    except (ValueError, RecursionError):      # nested thousands deep, or a number too long to read
+        raise ReadError("table-unreadable", f"{name} is not a JSON table; write it with "
+                                            "df.to_json(orient='records')") from None
     table = json_table(value)
     return [table] if table is not None else []
 
@@ -201,6 +205,8 @@ def tables_in_text(text: str) -> list[Table]:
         if table is not None:
             table.where = f"line {start + 1}"
             tables.append(table)
+            if len(tables) >= MAX_TABLES:
+                break
     return tables
 
 
