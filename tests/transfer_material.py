@@ -49,7 +49,9 @@ MODELS = ("frozen", "fine_tuned", "unfrozen", "scratch", "reinit_one", "wrong_he
 def material() -> Path:
     """The cached folder: models/<weights file>, <name>.keras, <name>.digests.json, <name>.graph.json."""
     # Keyed by what makes the material (not the helpers below), so editing those rebuilds nothing.
-    made_by = "".join(inspect.getsource(f) for f in (_build, _student_model)) + repr((APPLICATION, WEIGHTS_FILE, SIZE,
+    from grader.datasets import synthetic
+
+    made_by = "".join(inspect.getsource(f) for f in (_build, _student_model, synthetic)) + repr((APPLICATION, WEIGHTS_FILE, SIZE,
                                                                                        CLASSES, TOP_BLOCK_AFTER,
                                                                                        REINITIALISED, MODELS))
     digest = hashlib.sha256(made_by.encode()).hexdigest()[:12]

@@ -195,13 +195,41 @@ def write_synthetic_application_weights(path: Path, application: str, seed: int 
     """Random, seeded weights of a keras.applications base (``include_top=False``:
     the ``..._notop.h5`` downloads) in the legacy .h5 layout of the real file, so
     that ``VGG16(weights=<path>, include_top=False)`` loads them as it would the
-    ImageNet ones. ``options`` go to the builder (``alpha`` for MobileNetV2)."""
+    ImageNet ones. ``options`` go to the builder (``alpha`` for MobileNetV2).
+
+    Like trained weights, and unlike a freshly built network's, every
+    BatchNormalization layer has varied scales and offsets and moving
+    statistics that fit what reaches it: a frozen base then passes on
+    activations of a sane size (a freshly built MobileNetV2 run in inference
+    mode saturates its ReLU6s and passes no gradient to a fine-tuned top block)."""
     import keras
 
     keras.utils.set_random_seed(seed)
     builder = getattr(keras.applications, application)
     shape = tuple(input_shape) if input_shape is not None else None
-    return write_legacy_weights(path, builder(weights=None, include_top=False, input_shape=shape, **options))
+    model = builder(weights=None, include_top=False, input_shape=shape, **options)
+    _calibrate_batch_norm(model, keras, np.random.default_rng(seed))
+    return write_legacy_weights(path, model)
+
+
+def _calibrate_batch_norm(model, keras, rng: np.random.Generator, images: int = 8) -> None:
+    """Varied gamma and beta, then moving statistics set to those of one batch of noise
+    (momentum 0 for one training-mode call)."""
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers:
+        return
+    for layer in layers:
+        if layer.gamma is not None:
+            layer.gamma.assign(rng.uniform(0.7, 1.3, layer.gamma.shape).astype("float32"))
+        if layer.beta is not None:
+            layer.beta.assign(rng.normal(0.0, 0.1, layer.beta.shape).astype("float32"))
+    momentum = {id(layer): layer.momentum for layer in layers}
+    for layer in layers:
+        layer.momentum = 0.0
+    shape = [images] + [d if d is not None else 64 for d in model.input_shape[1:]]
+    model(rng.uniform(-1.0, 1.0, shape).astype("float32"), training=True)
+    for layer in layers:
+        layer.momentum = momentum[id(layer)]
 
 
 def write_legacy_weights(path: Path, model) -> Path:
