@@ -419,3 +419,14 @@ def test_json_nested_too_deep_is_a_read_error(tmp_path):
     path.write_text("[" * 200_000)
     with pytest.raises(ReadError, match="not a JSON table|not valid JSON"):
         read_tables(path)
+
+
+def test_two_tables_the_grader_says_which_it_uses(tmp_path, rubric):
+    root = tmp_path / "week06"
+    (root / "results").mkdir(parents=True)
+    frame().to_csv(root / "results" / "comparison.csv", index=False)
+    frame().to_json(root / "results" / "comparison_v1.json", orient="records")
+    report = check_submission(root, rubric)
+    several = next(p for p in report.problems if p.code == "several-table")
+    assert several.message == ("comparison has 2 table files; the grader uses results/comparison.csv (the likeliest) "
+                               "and ignores results/comparison_v1.json. Keep one, or name it results/comparison.csv")

@@ -171,7 +171,7 @@ def _ambiguities(layout: Layout, rubric: Rubric) -> list[Problem]:
                 f"(for example {rubric.part(found.candidates[0]).canonical_path(found.role.value)})",
                 Severity.WARNING, found.path))
     for part in rubric.parts:
-        for role in (Role.MODEL, Role.PREDICTIONS, Role.METRICS):
+        for role in (Role.MODEL, Role.PREDICTIONS, Role.METRICS, Role.TABLE, Role.DISCUSSION):
             hits = layout.find(part.id, role)
             if len(hits) > 1:
                 chosen, others = hits[0], hits[1:]
