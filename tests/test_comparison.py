@@ -430,3 +430,15 @@ def test_two_tables_the_grader_says_which_it_uses(tmp_path, rubric):
     several = next(p for p in report.problems if p.code == "several-table")
     assert several.message == ("comparison has 2 table files; the grader uses results/comparison.csv (the likeliest) "
                                "and ignores results/comparison_v1.json. Keep one, or name it results/comparison.csv")
+
+
+def test_a_data_set_word_alone_makes_no_table_unless_the_file_holds_the_models(tmp_path, rubric):
+    root = tmp_path / "week06"
+    (root / "results").mkdir(parents=True)
+    (root / "results" / "cifar10_predictions.csv").write_text("predicted\n" + "3\n" * 20)
+    frame().to_csv(root / "results" / "cifar10_results.csv", index=False)
+    (root / "comparison.md").write_text(DISCUSSION)
+    report = check_submission(root, rubric)
+    roles = {f.path: (f.role.value, f.part) for f in report.layout.files}
+    assert roles["results/cifar10_predictions.csv"][0] == "predictions"
+    assert roles["results/cifar10_results.csv"] == ("table", "comparison")

@@ -77,6 +77,12 @@ def document_role(path: str, suffix: str, root: Path, candidates: list[str], rub
     expecting = [rubric.part(p) for p in candidates if set(DOCUMENT_ROLES) & set(rubric.part(p).expects)]
     if not expecting:
         return None
+    if not any(_named_by_own_patterns(path, part) for part in expecting):
+        # Only a data-set word names it (cifar10_predictions.csv): it is the
+        # table only if it holds one of the models.
+        holds = suffix in DELIMITED_SUFFIXES | JSON_SUFFIXES | TEXT_SUFFIXES and _mostly_a_table(root / path, expecting,
+                                                                                                rubric, suffix)
+        return Role.TABLE if holds and any("table" in part.expects for part in expecting) else None
     roles = {role for part in expecting for role in DOCUMENT_ROLES if role in part.expects}
     if suffix in DELIMITED_SUFFIXES or suffix in JSON_SUFFIXES:
         return Role.TABLE if "table" in roles else None
@@ -89,7 +95,21 @@ def document_role(path: str, suffix: str, root: Path, candidates: list[str], rub
     return Role.TABLE if _mostly_a_table(root / path, expecting, rubric) else Role.DISCUSSION
 
 
-def _mostly_a_table(path: Path, parts: list[Part], rubric: Rubric) -> bool:
+def _named_by_own_patterns(path: str, part: Part) -> bool:
+    """The part's own patterns (not only its data set's words) name the file or a folder it is in."""
+    pure = PurePosixPath(path)
+    text = normalise(str(pure.with_suffix("")) if pure.suffix else path)
+    return any(re.search(pattern, text) for pattern in part.patterns)
+
+
+def _mostly_a_table(path: Path, parts: list[Part], rubric: Rubric, suffix: str = ".md") -> bool:
+    """A table of the compared models, with little prose around it."""
+    if suffix not in TEXT_SUFFIXES:
+        try:
+            tables = read_tables(path, cap=SNIFF_BYTES)
+        except ReadError:
+            return False
+        return any(model_table(tables, model_namer(part, rubric)) is not None for part in parts)
     try:
         text = decode_text(read_capped(path, SNIFF_BYTES, "table", "a table"))
     except ReadError:
