@@ -43,12 +43,20 @@ TRAINED = "trained"
 REINITIALISED = "reinitialised"
 RESHAPED = "reshaped"
 MISSING = "missing"
+# What a layer's weights are, in the table, and said of several in a message.
 STATE_WORDS = {
-    IMAGENET: "the ImageNet weights, unchanged",
-    TRAINED: "trained on from the ImageNet weights",
-    REINITIALISED: "not the ImageNet weights (re-initialised or trained from scratch)",
-    RESHAPED: "weights of another shape than the ImageNet file's",
-    MISSING: "missing from the model",
+    IMAGENET: "ImageNet, unchanged",
+    TRAINED: "trained on from ImageNet",
+    REINITIALISED: "not ImageNet (re-initialised or from scratch)",
+    RESHAPED: "shaped unlike the ImageNet file's",
+    MISSING: "missing",
+}
+STATE_SENTENCES = {
+    IMAGENET: "hold the ImageNet weights, unchanged",
+    TRAINED: "were trained on from the ImageNet weights",
+    REINITIALISED: "do not hold the ImageNet weights (re-initialised or trained from scratch)",
+    RESHAPED: "have weights shaped unlike the ImageNet file's",
+    MISSING: "are missing from the model",
 }
 
 
@@ -203,7 +211,7 @@ def _range(values: list[float | None]) -> str:
     if not known:
         return ""
     low, high = min(known), max(known)
-    return f"{low:.2f}" if abs(high - low) < 0.005 else f"{low:.2f}-{high:.2f}"
+    return f"{low:.2f}" if abs(high - low) < 0.005 else f"{low:.2f} to {high:.2f}"
 
 
 def layer_table(base: Base, required: dict[str, str]) -> dict[str, Any]:
@@ -215,7 +223,7 @@ def layer_table(base: Base, required: dict[str, str]) -> dict[str, Any]:
         by_block.setdefault(names[layer.name], []).append(layer)
     rows = []
     for block, layers in by_block.items():
-        states = [STATE_WORDS[layer.state].split(" (")[0] for layer in layers]
+        states = [STATE_WORDS[layer.state] for layer in layers]
         flags = ["missing" if layer.trainable is None else "trainable" if layer.trainable else "frozen"
                  for layer in layers]
         correlation = _range([layer.correlation for layer in layers if layer.state != IMAGENET])
@@ -251,7 +259,7 @@ def _by_state(layers: list[LayerState]) -> str:
         if members:
             figure = _range([layer.correlation for layer in members])
             figure = f", correlation with ImageNet {figure}" if figure and state in (TRAINED, REINITIALISED) else ""
-            said.append(f"{len(members)} hold {STATE_WORDS[state]}{figure}: {_names(members)}")
+            said.append(f"{len(members)} {STATE_SENTENCES[state]}{figure}: {_names(members)}")
     return "; ".join(said)
 
 
@@ -367,7 +375,7 @@ def base_weights_pretrained(ctx: CheckContext, points: float, params: dict) -> C
         return CheckResult("base_weights_pretrained", points, points, True,
                            f"all {which} hold exactly the ImageNet weights ({base.reference_file})", evidence)
     return CheckResult("base_weights_pretrained", 0.0, points, False,
-                       f"{len(wrong)} of the {which} do not hold the ImageNet weights ({base.reference_file}): "
+                       f"{len(wrong)} of the {which} differ from the ImageNet weights ({base.reference_file}): "
                        f"{_by_state(wrong)}. Build the base with weights='imagenet' and freeze it "
                        "(base.trainable = False) before training the new classifier", evidence)
 
