@@ -80,8 +80,8 @@ def document_role(path: str, suffix: str, root: Path, candidates: list[str], rub
     if not any(_named_by_own_patterns(path, part) for part in expecting):
         # Only a data-set word names it (cifar10_predictions.csv): it is the
         # table only if it holds one of the models.
-        holds = suffix in DELIMITED_SUFFIXES | JSON_SUFFIXES | TEXT_SUFFIXES and _mostly_a_table(root / path, expecting,
-                                                                                                rubric, suffix)
+        readable = suffix in DELIMITED_SUFFIXES | JSON_SUFFIXES | TEXT_SUFFIXES
+        holds = readable and _mostly_a_table(root / path, expecting, rubric, suffix)
         return Role.TABLE if holds and any("table" in part.expects for part in expecting) else None
     roles = {role for part in expecting for role in DOCUMENT_ROLES if role in part.expects}
     if suffix in DELIMITED_SUFFIXES or suffix in JSON_SUFFIXES:
@@ -92,7 +92,7 @@ def document_role(path: str, suffix: str, root: Path, candidates: list[str], rub
         return Role.TABLE
     if roles == {"discussion"}:
         return Role.DISCUSSION
-    return Role.TABLE if _mostly_a_table(root / path, expecting, rubric) else Role.DISCUSSION
+    return Role.TABLE if _mostly_a_table(root / path, expecting, rubric, suffix) else Role.DISCUSSION
 
 
 def _named_by_own_patterns(path: str, part: Part) -> bool:
@@ -102,7 +102,7 @@ def _named_by_own_patterns(path: str, part: Part) -> bool:
     return any(re.search(pattern, text) for pattern in part.patterns)
 
 
-def _mostly_a_table(path: Path, parts: list[Part], rubric: Rubric, suffix: str = ".md") -> bool:
+def _mostly_a_table(path: Path, parts: list[Part], rubric: Rubric, suffix: str) -> bool:
     """A table of the compared models, with little prose around it."""
     if suffix not in TEXT_SUFFIXES:
         try:
