@@ -524,15 +524,17 @@ def data_fetch(data_dir, rubric_name, list_only) -> None:
 
     rubric = _load_rubric(rubric_name)
     data_dir = Path(data_dir or datasets.default_data_dir()).expanduser()
-    console.print(f"Data folder {escape(str(data_dir))}, rubric [bold]{escape(rubric.id)}[/]:")
+    console.print(f"Data folder {escape(str(data_dir))}, rubric [bold]{escape(rubric.id)}[/]:", soft_wrap=True)
     needed = datasets.needed(rubric, data_dir)
     for item in needed:
         if item.missing:
-            console.print(f"  [red]missing[/] {escape(item.what)}", highlight=False)
-            console.print("    " + item.missing.replace("\n", "\n    "), markup=False, highlight=False)
+            console.print(f"  [red]missing[/] {escape(item.what)}", highlight=False, soft_wrap=True)
+            console.print("    " + item.missing.replace("\n", "\n    "), markup=False, highlight=False,
+                          soft_wrap=True)
         else:
-            console.print(f"  [green]found[/]   {escape(item.what)}: {escape(', '.join(str(p) for p in item.files[:3]))}"
-                          + (f" and {len(item.files) - 3} more" if len(item.files) > 3 else ""), highlight=False)
+            shown = ", ".join(str(p) for p in item.files[:3]) + (f" and {len(item.files) - 3} more"
+                                                                  if len(item.files) > 3 else "")
+            console.print(f"  [green]found[/]   {escape(item.what)}: {escape(shown)}", highlight=False, soft_wrap=True)
     if list_only or not any(item.missing for item in needed):
         return
     try:
