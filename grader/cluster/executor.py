@@ -66,8 +66,10 @@ class ClusterExecutor:
         _Run(self.connection, context, todo, Path(out_dir), rubric, data, summary, notify, placed).go()
 
 
-def task_key(archive: Path, key: str) -> str:
-    return f"grade-{archive.name}-{key[:24]}"
+def task_key(archive: Path, key: str) -> tuple[str, str, str]:
+    """One task group for every archive (Dask learns how long an archive takes from the
+    first ones, which its placement and work stealing use), the name and resume key after."""
+    return ("grade-archive", archive.name, key)
 
 
 class _Run:

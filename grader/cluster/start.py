@@ -25,7 +25,13 @@ from grader.cluster.spec import ClusterSpec
 ALLOWED_FAILURES = 1
 CONNECT_SECONDS = 20          # a scheduler that does not answer in this time is not there
 WORKER_WAIT_SECONDS = 60      # for a running scheduler's first worker (Slurm: [cluster] start_timeout)
-_CONFIG = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}
+_CONFIG = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+           # Until the first archives are done, the scheduler places tasks (and steals them from a
+           # busy worker for an idle one) as if each took this long: archives take minutes, not 0.5 s.
+           "distributed.scheduler.default-task-durations.grade-archive": "60s"}
+
+# No dashboard, and the scheduler's small HTTP server (health, metrics) on any free port, not 8787.
+_NO_DASHBOARD = {"dashboard_address": ":0", "scheduler_kwargs": {"dashboard": False}}
 
 
 @dataclass
@@ -59,8 +65,8 @@ def _local(spec: ClusterSpec) -> Connection:
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                           resources={RESOURCE: 1}, dashboard_address=None, host="127.0.0.1",
-                           silence_logs=logging.ERROR)
+                           resources={RESOURCE: 1}, host="127.0.0.1", silence_logs=logging.ERROR,
+                           **_NO_DASHBOARD)
     client = Client(cluster)
     return Connection(client, spec.describe(), cluster.scheduler_address, [cluster.close, client.close])
 
@@ -104,7 +110,7 @@ def _slurm(options: ClusterOptions, sandbox_cpus: float, log_directory: Path | N
             job_extra_directives=list(options.job_extra), job_name="grade-worker",
             worker_extra_args=["--resources", f"{RESOURCE}={sandboxes}", "--nthreads", str(sandboxes)],
             log_directory=str(log_directory) if log_directory else None,
-            scheduler_options={"dashboard_address": None}, silence_logs="error")
+            scheduler_options={"dashboard": False, "dashboard_address": ":0"}, silence_logs="error")
     except (ValueError, OSError) as exc:
         raise ClusterError(f"grade.toml [cluster]: Slurm workers cannot be set up ({exc})") from None
     description = (f"{options.workers} Slurm job(s) of {options.cores} core(s), {options.memory}, "
