@@ -8,7 +8,11 @@ key covers the archive and the rubric's grading part, never its [policy].
 Manual points (grader/manual) live in the records: ``--manual FILE.csv`` merges
 them after grading (into the records only, no sandbox), and a regrade that
 rewrites a record gives it back the points its previous record had; neither
-touches the resume key."""
+touches the resume key.
+
+Archives are graded by a pool of threads here, or on a Dask cluster
+(``--cluster``, grader/cluster): either way each archive goes through
+grade_and_write, and resume, Ctrl-C and the class outputs are the same."""
 
 from __future__ import annotations
 

@@ -33,7 +33,9 @@ from grader.score.records import SubmissionGrade
 class HeldOutData:
     """The held-out test sets of a batch, loaded once.
 
-    ``inputs`` go into the sandbox; ``labels`` never leave this process.
+    ``inputs`` go into the sandbox; ``labels`` never leave this process (on a
+    cluster they go to the workers, which score, and still never into a sandbox:
+    grader/cluster/context.py).
     A data set in ``missing`` still has its models run, on a probe batch, so
     that what does not need the test set is graded (see _model_jobs).
     """

@@ -62,8 +62,9 @@ class ClusterExecutor:
         self.connection.close()
 
     def grade(self, todo, out_dir: Path, rubric, data, rerun, summary, notify, placed) -> None:
-        context = GradingContext(rubric, data, rerun, self.sandbox_name)
-        _Run(self.connection, context, todo, Path(out_dir), rubric, data, summary, notify, placed).go()
+        run = _Run(self.connection, GradingContext(rubric, data, rerun, self.sandbox_name), todo, Path(out_dir),
+                   rubric, data, summary, notify, placed)
+        run.go()
 
 
 def task_key(archive: Path, key: str) -> tuple[str, str, str]:
@@ -93,6 +94,8 @@ class _Run:
         self.client.subscribe_topic(self.topic, lambda event: self._heard("started", event))
         self.client.subscribe_topic(MEMORY_TOPIC, lambda event: self._heard("memory", event))
         self.client.register_plugin(self.context, name=self.context.name)
+        self.context_name = self.context.name
+        self.context = None          # sent: its copy of the test data and the ImageNet files is not needed here
         try:
             self._loop()
         except KeyboardInterrupt:
@@ -122,7 +125,7 @@ class _Run:
             if job is None:        # too large to send (or unreadable): intake rejects it here, unsent
                 self._grade_here(archive, key)
                 continue
-            future = self.client.submit(grade_on_worker, job, self.context.name, self.topic, str(self.out_dir),
+            future = self.client.submit(grade_on_worker, job, self.context_name, self.topic, str(self.out_dir),
                                         key=task_key(archive, key), resources={RESOURCE: 1}, retries=TASK_RETRIES)
             future.add_done_callback(lambda _: self.wake.set())
             self.running[future] = (archive, key)
@@ -280,7 +283,7 @@ class _Run:
             except Exception:  # noqa: BLE001
                 pass
         try:
-            self.client.unregister_worker_plugin(self.context.name)
+            self.client.unregister_worker_plugin(self.context_name)
         except Exception:  # noqa: BLE001 - workers forget it when they stop anyway
             pass
 
