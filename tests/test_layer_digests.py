@@ -125,6 +125,56 @@ def test_a_reference_in_the_real_downloads_naming_is_read_by_order(tmp_path, wei
                for name, arrays in original["weights"].items())
 
 
+class _Variable:
+    def __init__(self, array):
+        self.array, self.shape = array, array.shape
+
+    def numpy(self):
+        return self.array
+
+
+class _Layer:
+    """What digests.py reads of a Keras layer: its name, weights, flag and class."""
+
+    def __init__(self, name, arrays=(), trainable=False, layers=None):
+        self.name, self.trainable = name, trainable
+        self.weights = [_Variable(np.asarray(a)) for a in arrays]
+        if layers is not None:
+            self.layers = layers
+
+
+class _KerasModel:
+    def __init__(self, model):
+        self.model = model
+
+
+def test_a_base_whose_layer_names_are_not_the_files_is_paired_by_order(weights, monkeypatch):
+    """InceptionV3 names its layers by the session's counters (conv2d_106 in one
+    notebook, conv2d_12 in the file): its layers are paired with the file's by
+    order, as Keras's own loader pairs them, and reported under the file's names."""
+    reference = runtime_digests.read_reference(weights)
+    weighted = [name for name in reference["order"] if name in reference["weights"]]
+    renamed = [_Layer(f"layer_{i + 100}", reference["weights"][name]) for i, name in enumerate(weighted)]
+    renamed[5].weights[0] = _Variable(reference["weights"][weighted[5]][0] * 1.01)       # trained on a little
+    base = _Layer("inception_v3", trainable=False, layers=[_Layer("input_layer_7")] + renamed)
+    student = _Layer("model", trainable=True, layers=[_Layer("random_flip"), base,
+                                                      _Layer("dense", [np.ones((1280, 3), "f4")], trainable=True)])
+    monkeypatch.setattr(runtime_digests, "INPUTS", weights.parent)
+    value = validate_layer_digests(runtime_digests.layer_digests(_KerasModel(student), None, None,
+                                                                 {"references": {APPLICATION: weights.name}}))
+    assert value["reference"] == APPLICATION and value["candidates"] == {APPLICATION: 104} and value["missing"] == []
+    rows = value["layers"]
+    assert [row["name"] for row in rows[:104]] == weighted
+    assert [row["model_name"] for row in rows[:3]] == ["layer_100", "layer_101", "layer_102"]
+    assert [row["name"] for row in rows if not row["equal"]] == [weighted[5], "dense"]
+    assert rows[5]["correlation"] == pytest.approx(1.0) and rows[5]["rel_diff"] > 0
+    assert rows[-1]["reference_sha256"] is None and rows[-1]["model_name"] is None
+    # A base cut short is not that network by order: only its namesakes are paired.
+    cut = _Layer("model", trainable=True, layers=renamed[:50])
+    short = runtime_digests.layer_digests(_KerasModel(cut), None, None, {"references": {APPLICATION: weights.name}})
+    assert short["reference"] is None and short["candidates"] == {APPLICATION: 0}
+
+
 def test_the_relative_difference_and_correlation():
     base = [np.arange(12, dtype=np.float32).reshape(3, 4), np.ones(4, dtype=np.float32)]
     same, close = runtime_digests.compare(base, base), runtime_digests.compare([base[0] * 1.01, base[1]], base)

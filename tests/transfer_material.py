@@ -48,12 +48,13 @@ MODELS = ("frozen", "fine_tuned", "unfrozen", "scratch", "reinit_one", "wrong_he
 
 def material() -> Path:
     """The cached folder: models/<weights file>, <name>.keras, <name>.digests.json, <name>.graph.json."""
-    # Keyed by what makes the material (not the helpers below), so editing those rebuilds nothing.
+    # Keyed by what makes the material (the builders, the synthetic weights, the
+    # sandbox's digests code), not by the helpers below: editing those rebuilds nothing.
     from grader.datasets import synthetic
 
-    made_by = "".join(inspect.getsource(f) for f in (_build, _student_model, synthetic)) + repr((APPLICATION, WEIGHTS_FILE, SIZE,
-                                                                                       CLASSES, TOP_BLOCK_AFTER,
-                                                                                       REINITIALISED, MODELS))
+    made_by = "".join(inspect.getsource(f) for f in (_build, _student_model, synthetic))
+    made_by += (RUNTIME / "digests.py").read_text() + repr((APPLICATION, WEIGHTS_FILE, SIZE, CLASSES, TOP_BLOCK_AFTER,
+                                                            REINITIALISED, MODELS))
     digest = hashlib.sha256(made_by.encode()).hexdigest()[:12]
     cache = Path(os.environ.get("GRADER_CACHE_DIR") or Path.home() / ".cache" / "dl-autograder")
     target = cache / f"test-transfer-{digest}"

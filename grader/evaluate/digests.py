@@ -8,7 +8,8 @@ reference's (``equal``), never because the sandbox says so.
     {"reference": "VGG16" | None, "reference_file": str | None,
      "candidates": {application: layers shared},
      "reference_layers": [every layer name of the reference file, in its order],
-     "layers": [{"name", "prefix", "kind", "trainable", "params", "sha256",
+     "layers": [{"name" (the reference layer it was paired with), "prefix", "model_name" (its own
+                 name when that differs), "kind", "trainable", "params", "sha256",
                  "reference_sha256" (None: no namesake in the reference),
                  "equal", "rel_diff", "correlation", "note"}],
      "missing": [reference layers with weights that the model lacks]}
@@ -73,6 +74,7 @@ def _layer(value: Any) -> dict[str, Any]:
     return {
         "name": readback.text(row.get("name"), NAME_LIMIT),
         "prefix": readback.text(row.get("prefix"), NAME_LIMIT),
+        "model_name": readback.optional_text(row.get("model_name"), NAME_LIMIT),
         "kind": readback.text(row.get("kind"), 60),
         "trainable": trainable,
         "params": readback.integer(row.get("params"), 0, 10**10),

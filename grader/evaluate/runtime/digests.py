@@ -10,7 +10,8 @@ legacy .h5 layout (what ``VGG16(weights="imagenet")`` downloads): a
 ``layer_names`` attribute in the network's layer order, and per layer a group
 whose ``weight_names`` list its arrays in the layer's own order. The
 reference whose layers the model shares most is compared with the model,
-layer by layer, by name:
+layer by layer, paired by name or, where the names are not the file's, by
+order (pair_layers):
 
 - ``sha256``: of every array's shape and float32 bytes, in order, for the
   model's layer and the file's; equal digests mean the very same weights;
@@ -47,11 +48,14 @@ def layer_digests(model, x, path, options: dict) -> dict:
         reference = INPUTS / str(file_name)
         if reference.is_file():
             references[str(application)] = (str(file_name), read_reference(reference))
-    overlap = {app: shared_layers(layers, ref) for app, (_, ref) in references.items()}
+    pairs = {app: pair_layers(layers, ref) for app, (_, ref) in references.items()}
+    overlap = {app: len(paired) for app, paired in pairs.items()}
     chosen = max(overlap, key=lambda app: (overlap[app], app)) if overlap and max(overlap.values()) else None
     reference = references[chosen][1] if chosen else {"order": [], "weights": {}}
-    rows = [layer_row(layer, prefix, trainable, reference["weights"]) for layer, prefix, trainable in layers]
-    present = {row["name"] for row in rows}
+    paired = pairs.get(chosen, {})
+    rows = [layer_row(layer, prefix, trainable, reference["weights"], paired.get(index))
+            for index, (layer, prefix, trainable) in enumerate(layers)]
+    present = set(paired.values())
     return {
         "reference": chosen,
         "reference_file": references[chosen][0] if chosen else None,
@@ -121,14 +125,28 @@ def decoded(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def shared_layers(layers: list, reference: dict) -> int:
-    """How many of the model's layers have a namesake in the reference with arrays of the same shapes."""
-    count = 0
-    for layer, _, _ in layers:
-        arrays = reference["weights"].get(layer.name)
-        if arrays is not None and [tuple(a.shape) for a in arrays] == shapes(layer):
-            count += 1
-    return count
+def pair_layers(layers: list, reference: dict) -> dict[int, str]:
+    """Which reference layer each of the model's layers is: {index in ``layers``: reference name}.
+
+    By name where the model's layers carry the file's names and shapes (VGG16,
+    ResNet50 and MobileNetV2 name every layer). Otherwise by order, as Keras's
+    own loader pairs a weights file with a network: the file's layers with
+    weights against a run of the model's with the same shapes in the same
+    order. InceptionV3 names most of its layers by the session's counters
+    (conv2d_12 in one notebook is conv2d_106 in another, and the file has
+    its own), so only its order says which layer is which."""
+    weighted = [name for name in reference["order"] if name in reference["weights"]]
+    wanted = [[tuple(a.shape) for a in reference["weights"][name]] for name in weighted]
+    have = [shapes(layer) for layer, _, _ in layers]
+    by_name = {index: layer.name for index, (layer, _, _) in enumerate(layers)
+               if layer.name in reference["weights"]
+               and have[index] == [tuple(a.shape) for a in reference["weights"][layer.name]]}
+    if len(set(by_name.values())) == len(weighted) or not wanted:
+        return by_name
+    for start in range(len(have) - len(wanted) + 1):
+        if have[start] == wanted[0] and have[start:start + len(wanted)] == wanted:
+            return {start + offset: name for offset, name in enumerate(weighted)}
+    return by_name
 
 
 def shapes(layer) -> list[tuple]:
@@ -149,12 +167,15 @@ def digest(arrays: list) -> str:
     return hasher.hexdigest()
 
 
-def layer_row(layer, prefix: str, trainable: bool, reference: dict) -> dict:
+def layer_row(layer, prefix: str, trainable: bool, reference: dict, reference_name: str | None) -> dict:
+    """A layer's figures; ``name`` is the reference layer it was paired with (its own when unpaired)."""
     arrays = model_arrays(layer)
-    row = {"name": short(layer.name), "prefix": short(prefix), "kind": short(layer.__class__.__name__),
-           "trainable": trainable, "params": int(sum(a.size for a in arrays)), "sha256": digest(arrays),
+    row = {"name": short(reference_name or layer.name), "prefix": short(prefix),
+           "model_name": short(layer.name) if reference_name and reference_name != layer.name else None,
+           "kind": short(layer.__class__.__name__), "trainable": trainable,
+           "params": int(sum(a.size for a in arrays)), "sha256": digest(arrays),
            "reference_sha256": None, "rel_diff": None, "correlation": None, "note": None}
-    expected = reference.get(layer.name)
+    expected = reference.get(reference_name) if reference_name else None
     if expected is None:
         return row
     row["reference_sha256"] = digest(expected)
