@@ -6,6 +6,7 @@ decoded arrays cached by content, and the labels never in the sandbox."""
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -243,6 +244,13 @@ def test_a_changed_image_is_a_cache_miss(tmp_path, rubric):
     assert not second.cached and np.all(second.x[3] == [255, 255, 0])
     assert not np.array_equal(first.x[3], second.x[3])
     assert datasets.load_split(rubric.datasets["images"], tmp_path, "test").cached
+    # The first decoding, unread for over 30 days, is removed when the next entry is written.
+    entries = sorted((tmp_path / "cache" / "decoded").glob("image-folder-*.npz"), key=lambda p: p.stat().st_mtime)
+    assert len(entries) == 2
+    os.utime(entries[0], (0, 0))
+    datasets.load_split(_dataset(rubric, input_shape=[16, 16, 3]), tmp_path, "test")
+    assert entries[0] not in set((tmp_path / "cache" / "decoded").glob("image-folder-*.npz"))
+    assert entries[1].is_file()
 
 
 # ------------------------------------------------------- labels stay outside

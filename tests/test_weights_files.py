@@ -13,7 +13,7 @@ from grader import datasets
 from grader import rubric as rubric_lib
 from grader.checks import unknown_checks
 from grader.checks.transfer import blocks
-from grader.datasets import DataError, DataMissing
+from grader.datasets import DataMissing
 
 VGG16_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,6 +29,9 @@ from grader.datasets.locations import cache_dir
 CACHE_FOLDER = "decoded"
 # Bump when the decoding changes, so old entries are never read.
 DECODER_VERSION = 1
+# An entry not read for this long is removed when another is written (an edited
+# folder leaves its old decoding behind, which would otherwise stay for ever).
+UNUSED_DAYS = 30
 
 
 def content_key(settings: dict[str, Any], files: Iterable[tuple[str, Path]]) -> str:
@@ -56,7 +60,24 @@ def read_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | Non
             meta = json.loads(bytes(archive["meta"]).decode("utf-8"))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError):
         return None
-    return (arrays, meta) if isinstance(meta, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    try:
+        os.utime(path)           # read: kept by the pruning below
+    except OSError:
+        pass
+    return arrays, meta
+
+
+def prune(folder: Path, kind: str, keep: Path, days: float = UNUSED_DAYS) -> None:
+    """Remove entries of ``kind`` not read for ``days`` (never ``keep``)."""
+    cutoff = time.time() - days * 86400
+    for entry in folder.glob(f"{kind}-*.npz"):
+        try:
+            if entry != keep and entry.stat().st_mtime < cutoff:
+                entry.unlink()
+        except OSError:
+            continue
 
 
 def write_entry(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path | None:
@@ -75,4 +96,5 @@ def write_entry(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
         if temp is not None:
             Path(temp).unlink(missing_ok=True)
         return None
+    prune(path.parent, path.name.rsplit("-", 1)[0], keep=path)
     return path
