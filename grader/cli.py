@@ -472,7 +472,9 @@ def reference_baselines(run_json: Path, rubric_name: str | None) -> None:
               help="Pictures for a part that classifies them (default: synthetic photos).")
 @click.option("--sandbox", "sandbox_name", type=click.Choice(["auto", "docker", "bwrap", "none"]), default="auto",
               show_default=True, help="Where the packed reference is graded.")
-def reference_verify(rubric_name, quick, out, data_dir, synthetic, images_dir, sandbox_name) -> None:
+@click.option("--quick-samples", type=click.IntRange(1), help="With --quick: train on the first N images "
+                                                              "(default: the rubric's, reference/solutions.toml).")
+def reference_verify(rubric_name, quick, out, data_dir, synthetic, images_dir, sandbox_name, quick_samples) -> None:
     """Run the rubric's reference solutions, pack them, grade the archive in the sandbox, and exit 1
     naming every check that did not earn its points (manual checks may stay pending)."""
     from grader import datasets
@@ -487,9 +489,9 @@ def reference_verify(rubric_name, quick, out, data_dir, synthetic, images_dir, s
     try:
         solutions = solutions_for(rubric.id)
         if synthetic:
-            data_dir = synthetic_data(out / "data", rubric, solutions.quick_train_samples)
+            data_dir = synthetic_data(out / "data", rubric, quick_samples or solutions.quick_train_samples)
         result = verify(rubric, out, data_dir or datasets.default_data_dir(), sandbox, quick=quick,
-                        images_dir=images_dir)
+                        images_dir=images_dir, quick_samples=quick_samples)
     except (datasets.DataError, ReferenceRunError) as exc:
         raise click.ClickException(str(exc)) from None
     for verdict in result.verdicts:
