@@ -497,13 +497,13 @@ def reference_verify(rubric_name, quick, out, data_dir, synthetic, images_dir, s
     for verdict in result.verdicts:
         mark = {PENDING: "[yellow]pending[/]", NOT_JUDGED: "[dim]not judged (quick)[/]"}.get(
             verdict.status, "[green]ok[/]" if verdict.status == "earned" else "[bold red]MISSED[/]")
-        console.print(f"  {escape(verdict.name)}: {verdict.score:g}/{verdict.points:g} {mark}")
-    console.print(f"{result.archive}: {result.status}, {result.score:g}/{result.max_score:g} "
+        console.print(f"  {escape(verdict.name)}: {round(verdict.score, 2):g}/{verdict.points:g} {mark}")
+    console.print(f"{result.archive}: {result.status}, {round(result.score, 2):g}/{result.max_score:g} "
                   f"(run {result.seconds['run']:.0f} s, grade {result.seconds['grade']:.0f} s); report {result.report}")
     if result.status != "graded":
         err.print(f"[bold red]The reference of {rubric.id} could not be graded:[/] {escape(result.note)}")
     for verdict in result.failures:
-        err.print(f"[bold red]{rubric.id} {escape(verdict.name)}[/] earned {verdict.score:g} of "
+        err.print(f"[bold red]{rubric.id} {escape(verdict.name)}[/] earned {round(verdict.score, 2):g} of "
                   f"{verdict.points:g}: {escape(verdict.message)}")
     sys.exit(0 if result.ok else 1)
 
