@@ -181,9 +181,21 @@ print(comparison.table_csv)
 '''
 
 
+def _transfer_driver(part: Part, rubric: Rubric, function, seed: int, quick_samples: int, quick_epochs: int,
+                     quick_settings: dict, starts_from: str) -> str:
+    from reference.transfer_runner import application_of, transfer_driver
+
+    head = _driver_head(part, rubric, seed, "from grader.datasets import default_data_dir, find_weights, "
+                                            "load_test_set, load_train_set\n"
+                                            "from reference.results import canonical_file, write_classifier_results")
+    return transfer_driver(function.__name__, head, quick_samples, quick_epochs, quick_settings, starts_from,
+                           application_of(function, {}))
+
+
 def build_notebook(part: Part, rubric: Rubric, function, *, seed: int, quick_samples: int, quick_epochs: int,
                    kind: str | None = None, folder_part: bool = False, quick_settings: dict | None = None,
-                   described: dict | None = None, measure: dict | None = None) -> nbformat.NotebookNode:
+                   described: dict | None = None, measure: dict | None = None,
+                   starts_from: str = "") -> nbformat.NotebookNode:
     """The notebook of one part, from ``function``'s source and everything it calls.
     ``kind`` is the solution's (reference/solutions.toml); ``folder_part`` is the older spelling of "images"."""
     kind = kind or ("images" if folder_part else "classifier")
@@ -199,6 +211,9 @@ def build_notebook(part: Part, rubric: Rubric, function, *, seed: int, quick_sam
         driver = _images_driver(part, rubric, seed)
     elif kind == "comparison":
         driver = _comparison_driver(part, rubric, function.__name__, seed, described or {}, measure or {})
+    elif kind == "transfer":
+        driver = _transfer_driver(part, rubric, function, seed, quick_samples, quick_epochs,
+                                  dict(quick_settings or {}), starts_from)
     else:
         driver = _classifier_driver(part, rubric, function.__name__, seed, quick_samples, quick_epochs,
                                     dict(quick_settings or {}))

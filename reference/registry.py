@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 REGISTRY_FILE = Path(__file__).with_name("solutions.toml")
-KINDS = ("classifier", "images", "comparison")
+KINDS = ("classifier", "images", "comparison", "transfer")
 # Defaults of a rubric's [quick] table: the smoke test assignment06's references were built for.
 DEFAULT_QUICK_SAMPLES = 5000
 DEFAULT_QUICK_EPOCHS = 1
-_SOLUTION_KEYS = {"kind", "module", "function", "notebook", "quick_settings", "name", "design", "strengths",
-                  "weaknesses"}
+_SOLUTION_KEYS = {"kind", "module", "function", "notebook", "quick_settings", "starts_from", "name", "design",
+                  "strengths", "weaknesses"}
 
 
 class ReferenceRunError(Exception):
@@ -38,6 +38,8 @@ class Solution:
     design: str = ""
     strengths: str = ""
     weaknesses: str = ""
+    # A transfer part that continues another: that part's id (its saved model is where this one starts).
+    starts_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def _solution(rubric_id: str, part_id: str, raw: Any, where: Path) -> Solution:
     if not isinstance(settings, dict):
         raise ReferenceRunError(f"{where}: [{key}] quick_settings must be a table of keyword settings")
     return Solution(module=str(raw["module"]), function=str(raw["function"]), notebook=str(raw["notebook"]),
-                    kind=kind, quick_settings=_tuples(settings),
+                    kind=kind, quick_settings=_tuples(settings), starts_from=str(raw.get("starts_from", "")),
                     **{name: str(raw.get(name, "")) for name in ("name", "design", "strengths", "weaknesses")})
 
 

@@ -11,7 +11,9 @@ Which function solves which part comes from ``reference/solutions.toml``
 it runs: a classifier trains on its part's data set, an image-folder part
 classifies the pictures in the tree, a comparison measures the models of the
 parts the rubric says it compares (run before it) and writes their table and
-discussion.
+discussion, a transfer part trains on a pretrained base from the instructor's
+ImageNet weights file, or continues another part's model
+(reference/transfer_runner.py).
 """
 
 from __future__ import annotations
@@ -160,8 +162,13 @@ def copy_images(images_dir: Path, target: Path) -> list[Path]:
 # -------------------------------------------------------------------- run
 
 
-def _data_files(part: Part, rubric: Rubric, kind: str, data_dir: Path) -> list[Path]:
+def _data_files(part: Part, rubric: Rubric, kind: str, data_dir: Path, solution: Solution | None = None,
+                quick: "QuickRun | None" = None) -> list[Path]:
     dataset = rubric.dataset_of(part)
+    if kind == "transfer":        # its images and its base's ImageNet weights file
+        from reference.transfer_runner import transfer_data_files
+
+        return transfer_data_files(part, rubric, solution, data_dir, solution.quick_settings if quick else {})
     if kind == "images":
         return list(datasets.imagenet_files(data_dir).values())
     if kind == "comparison":      # its test images, to time the models on
@@ -271,6 +278,8 @@ def write_notebooks(parts: list[Part], rubric: Rubric, tree: Path, solutions: Ru
         solution = solutions.parts[part.id]
         extra = ({"described": described_models(part, solutions), "measure": measure_options(rubric, part)}
                  if solution.kind == "comparison" else {})
+        if solution.kind == "transfer":
+            extra = {"starts_from": solution.starts_from}
         notebook = build_notebook(part, rubric, _solution_function(solution), kind=solution.kind, seed=SEED,
                                   quick_samples=quick.train_samples, quick_epochs=quick.epochs,
                                   quick_settings=solution.quick_settings, **extra)
@@ -325,7 +334,8 @@ def run(parts: list[str] | None, out: Path, data_dir: Path, quick: bool,
         to_run.append(part)
 
     hashes: dict[Path, str] = {}
-    data_of = {part.id: _data_files(part, rubric, kind_of(part), data_dir) for part in to_run}   # before training
+    data_of = {part.id: _data_files(part, rubric, kind_of(part), data_dir, solutions.parts.get(part.id), quick_run)
+               for part in to_run}   # before training
     for part in to_run:
         part_clock = time.monotonic()
         keras.utils.set_random_seed(SEED)
@@ -334,6 +344,10 @@ def run(parts: list[str] | None, out: Path, data_dir: Path, quick: bool,
             part_run = _run_folder_part(part, rubric, solution, data_dir, tree)
         elif solution.kind == "comparison":
             part_run = _run_comparison(part, rubric, solution, solutions, data_dir, tree)
+        elif solution.kind == "transfer":
+            from reference.transfer_runner import run_transfer_part
+
+            part_run = run_transfer_part(part, rubric, solution, data_dir, tree, quick_run)
         else:
             part_run = _run_classifier(part, rubric, solution, data_dir, tree, quick_run)
         part_run.seconds = round(time.monotonic() - part_clock, 2)
