@@ -1,12 +1,12 @@
 """`grade reference verify` and what it stands on: the registry of reference solutions (data,
 keyed by rubric id), the comparison's table and discussion written from measured figures,
-the judging of a graded reference, and (slow) a broken reference that verify names."""
+and the judging of a graded reference. A broken reference verified end to end (the real
+pipeline, in the sandbox) is in tests/test_week06_class.py, where its archive joins the class."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import json
 from pathlib import Path
 
 import pytest
@@ -46,8 +46,9 @@ def test_the_default_rubric_keeps_its_solutions_table_and_quick_settings():
     assert reference.SOLUTIONS == solutions_for("assignment06").parts
     assert reference.SOLUTIONS["6.3"].kind == "images"
     week06 = solutions_for(WEEK06)
-    assert (week06.quick_train_samples, week06.quick_epochs) == (1000, 1)
-    assert week06.parts["resnet"].quick_settings == {"stage_filters": (8, 16, 32), "blocks_per_stage": 1}
+    assert (week06.quick_train_samples, week06.quick_epochs) == (2000, 2)
+    assert week06.parts["resnet"].quick_settings == {"stage_filters": (8, 16, 32), "blocks_per_stage": 1,
+                                                     "batch_size": 32}
     assert [week06.parts[p].name for p in ("cnn", "resnet", "inception")] == ["CNN", "ResNet-20", "Inception"]
 
 
@@ -207,51 +208,3 @@ def test_a_check_missing_from_the_grade_is_missed():
     missed = [v for v in judge(grade, rubric, quick=True) if v.status == MISSED]
     assert [(v.name, v.message) for v in missed] == [("comparison/comparison_ranking",
                                                        "the grade has no result for this check")]
-
-
-# ------------------------------------------------------ verify, end to end (slow)
-
-
-def _bwrap():
-    from grader.evaluate import SandboxUnavailable, choose_backend
-
-    try:
-        return choose_backend("bwrap")
-    except SandboxUnavailable as exc:
-        pytest.skip(f"bwrap sandbox unavailable: {exc}")
-
-
-@pytest.mark.slow
-def test_verify_names_the_check_a_broken_reference_no_longer_earns(tmp_path, monkeypatch):
-    """A ResNet whose blocks lost their shortcut (a monkeypatched solution): the real
-    pipeline runs, packs and grades it, and verify exits 1 naming resnet/architecture_matches
-    and nothing else; the quick run's accuracy checks are not judged, the manual one is pending."""
-    from click.testing import CliRunner
-
-    from grader.cli import main
-    from grader.datasets import write_synthetic_data
-    from reference import resnet20
-
-    _bwrap()
-
-    def block_without_shortcut(x, filters, strides, name):
-        y = resnet20.conv_bn_relu(x, filters, 3, name=f"{name}_1", strides=strides)
-        return resnet20.conv_bn_relu(y, filters, 3, name=f"{name}_2")
-
-    monkeypatch.setattr(resnet20, "residual_block", block_without_shortcut)
-    data = write_synthetic_data(tmp_path / "data", n_train=300, n_test=200)
-    out = tmp_path / "verify"
-    result = CliRunner().invoke(main, ["reference", "verify", "--rubric", WEEK06, "--quick", "--data-dir", str(data),
-                                       "--sandbox", "bwrap", "--out", str(out)], catch_exceptions=False)
-    assert result.exit_code == 1, result.output
-    said = " ".join(result.output.split())        # rich wraps long lines
-    assert f"{WEEK06} resnet/architecture_matches earned 1.33 of 4" in said
-    assert "no residual block" in said
-    saved = json.loads((out / "verify.json").read_text())
-    assert saved["failures"] == ["resnet/architecture_matches"] and saved["ok"] is False
-    statuses = {v["part"] + "/" + v["check"]: v["status"] for v in saved["verdicts"]}
-    assert statuses["comparison/discussion_quality"] == PENDING
-    assert statuses["resnet/accuracy_vs_baseline"] == NOT_JUDGED
-    assert sum(s == EARNED for s in statuses.values()) == len(statuses) - 5
-    assert (out / "grades" / "reports" / "week06_ReferenceSolution.html").is_file()
-    assert (out / "submissions" / "week06_ReferenceSolution.zip").is_file()
