@@ -3,7 +3,8 @@
     rubric = "assignment06"          # name in rubrics/ or a path
     data_dir = "/srv/dsc650/data"    # the instructor's data folder
     synthetic_data_seed = 0          # grade against the project's synthetic
-                                     # data set (the shipped examples do)
+                                     # data set (the shipped examples do; a rubric
+                                     # with image folders gets synthetic ones)
 
     [policy]                         # this class's grading policy, over the rubric's
     due = 2026-10-06T23:59:00-05:00  # (keys: grader/policy/config.py)
@@ -66,7 +67,7 @@ def apply_folder_config(folder: Path, rubric: str | None, data_dir: Path | None)
     if data_dir is None and "data_dir" in config:
         data_dir = (path.parent / str(config["data_dir"])).resolve()
     if data_dir is None and "synthetic_data_seed" in config:
-        data_dir = synthetic_data_dir(int(config["synthetic_data_seed"]))
+        data_dir = synthetic_data_dir(int(config["synthetic_data_seed"]), rubric or config.get("rubric"), path.parent)
     return FolderSettings(rubric or config.get("rubric"), data_dir, resolve_policy_files(policy, path.parent), path,
                           cluster)
 
@@ -80,8 +81,22 @@ def resolve_policy_files(policy: dict, base: Path) -> dict:
     return resolved
 
 
-def synthetic_data_dir(seed: int) -> Path:
-    """The project's synthetic data set for `seed`, made once and cached."""
+def synthetic_data_dir(seed: int, rubric_name: str | None = None, base: Path | None = None) -> Path:
+    """The project's synthetic data set for `seed`, made once and cached: MNIST, CIFAR-10 and the
+    ResNet50 files, or, for a rubric with image folders (named here, or in grade.toml: a path there
+    is relative to it), that rubric's image folders and ImageNet weights files."""
+    from grader import rubric as rubric_lib
     from grader.datasets import ensure_synthetic_data
+    from grader.datasets.synthetic_images import ensure_synthetic_transfer_data, needs_synthetic_images
 
+    if rubric_name:
+        named = Path(rubric_name)
+        if base is not None and not named.is_absolute() and (named.suffix == ".toml" or len(named.parts) > 1):
+            rubric_name = str(Path(base) / named)
+        try:
+            rubric = rubric_lib.load(rubric_name)
+        except rubric_lib.RubricError as exc:
+            raise click.UsageError(str(exc)) from None
+        if needs_synthetic_images(rubric):
+            return ensure_synthetic_transfer_data(rubric, seed)
     return ensure_synthetic_data(seed)

@@ -59,6 +59,18 @@ def top_block_after(part: Part) -> dict[str, str]:
                             "(per base, the layer its top block follows)")
 
 
+def reference_applications(rubric_id: str) -> set[str]:
+    """The bases the rubric's transfer solutions build on, in a quick run or a full one."""
+    from reference.registry import solutions_for
+
+    used = set()
+    for solution in solutions_for(rubric_id).parts.values():
+        if solution.kind == "transfer":
+            function = getattr(importlib.import_module(solution.module), solution.function)
+            used |= {application_of(function, dict(solution.quick_settings)), application_of(function, {})}
+    return used
+
+
 def weights_file(rubric: Rubric, application: str, data_dir: Path) -> Path:
     """The instructor's ImageNet weights file for ``application``; DataMissing says where it was looked for."""
     if application not in rubric.pretrained_weights:

@@ -105,15 +105,21 @@ def judge(grade, rubric: Rubric, quick: bool) -> list[CheckVerdict]:
 def synthetic_data(folder: Path, rubric: Rubric, quick_samples: int, seed: int = 0) -> Path:
     """The project's synthetic data in the real formats, sized for a quick run of this rubric
     (its training images, a test set of SYNTHETIC_TEST_IMAGES), with ResNet50 weights when a part
-    classifies pictures."""
+    classifies pictures; for a rubric with image folders, synthetic ones and the ImageNet weights
+    files its reference solutions' bases load."""
     from grader import datasets
+    from grader.datasets.synthetic_images import needs_synthetic_images, write_synthetic_transfer_data
+    from reference.transfer_runner import reference_applications
 
     pictures = any(s.kind == "images" for s in solutions_for(rubric.id).parts.values())
     marker = folder / f"complete-{quick_samples}-{seed}"
     if marker.is_file():
         return folder
-    datasets.write_synthetic_data(folder, n_train=quick_samples, n_test=SYNTHETIC_TEST_IMAGES, seed=seed,
-                                  with_resnet_weights=pictures)
+    if needs_synthetic_images(rubric):     # image folders, and the weights files of the bases the references use
+        write_synthetic_transfer_data(folder, rubric, seed=seed, applications=reference_applications(rubric.id))
+    else:
+        datasets.write_synthetic_data(folder, n_train=quick_samples, n_test=SYNTHETIC_TEST_IMAGES, seed=seed,
+                                      with_resnet_weights=pictures)
     marker.write_text("")
     return folder
 

@@ -50,6 +50,8 @@ PER_CLASS = {"train": 80, "validation": 20, "test": 40}
 STORED_SIZE = (128, 128)          # the files' size; the rubric's input_shape is what the loader resizes to
 JPEG_QUALITY = 92
 CALIBRATION_IMAGES = 32
+# The loaders whose synthetic stand-ins datasets.synthetic writes (a rubric with both gets both).
+CLASSIC_LOADERS = ("mnist", "cifar10", "imagenet-images")
 
 # Colour families (RGB) the classes take in turn, far apart in hue.
 _COLOURS = np.array([[215, 55, 45], [45, 175, 70], [50, 80, 215], [225, 190, 40], [160, 60, 190],
@@ -252,6 +254,11 @@ def _image_folder_datasets(rubric) -> list:
     return [dataset for dataset in rubric.datasets.values() if dataset.loader == "image-folder"]
 
 
+def needs_synthetic_images(rubric) -> bool:
+    """Whether the rubric's synthetic data is this module's: it has an image folder or pretrained bases."""
+    return bool(_image_folder_datasets(rubric) or rubric.pretrained_weights)
+
+
 def synthetic_transfer_key(rubric, seed: int, per_class: Mapping[str, int] | None = None) -> str:
     """What the synthetic data for ``rubric`` depends on, as a short digest (its cache folder's name)."""
     content = {
@@ -259,6 +266,7 @@ def synthetic_transfer_key(rubric, seed: int, per_class: Mapping[str, int] | Non
         "folders": sorted([d.folder, list(d.class_names) or [f"class_{i}" for i in range(d.num_classes)],
                            list(d.input_shape)] for d in _image_folder_datasets(rubric)),
         "weights": sorted(rubric.pretrained_weights.items()),
+        "classic": sorted({d.loader for d in rubric.datasets.values() if d.loader in CLASSIC_LOADERS}),
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -268,9 +276,15 @@ def write_synthetic_transfer_data(out_dir: Path, rubric, *, seed: int = 0,
                                   applications: Iterable[str] | None = None) -> Path:
     """Into ``out_dir`` (a data folder): every image-folder data set of ``rubric`` as a synthetic
     image folder (``datasets/<folder>/``), and the ImageNet weights file of each base of its
-    ``[pretrained_weights]`` (``models/<file>``; only ``applications`` when given)."""
+    ``[pretrained_weights]`` (``models/<file>``; only ``applications`` when given); the MNIST,
+    CIFAR-10 and ResNet50 stand-ins too when the rubric also has those data sets."""
+    from grader.datasets.synthetic import write_synthetic_data
+
     out_dir = Path(out_dir)
     folders = _image_folder_datasets(rubric)
+    if any(dataset.loader in CLASSIC_LOADERS for dataset in rubric.datasets.values()):
+        write_synthetic_data(out_dir, n_train=5000, n_test=10000, seed=seed,
+                             with_resnet_weights=any(d.loader == "imagenet-images" for d in rubric.datasets.values()))
     for dataset in folders:
         names = list(dataset.class_names) or [f"class_{i}" for i in range(dataset.num_classes)]
         write_synthetic_image_folder(out_dir / "datasets" / str(dataset.folder), names, seed=seed,
@@ -305,6 +319,7 @@ def ensure_synthetic_transfer_data(rubric, seed: int = 0, cache_dir: Path | None
 __all__ = [
     "SYNTHETIC_IMAGES_VERSION", "PER_CLASS", "SPLITS", "synthetic_picture", "synthetic_pictures", "drawable",
     "write_synthetic_image_folder", "builder_options", "final_batch_norms", "calibrate_scale",
-    "write_calibrated_application_weights", "synthetic_transfer_key", "write_synthetic_transfer_data",
+    "write_calibrated_application_weights", "needs_synthetic_images", "synthetic_transfer_key",
+    "write_synthetic_transfer_data",
     "ensure_synthetic_transfer_data",
 ]
