@@ -62,7 +62,16 @@ def grade_on_worker(job: RemoteJob, context_name: str, topic: str, out_dir: str)
         if grade.rerun:
             _relocate_record(grade, out, Path(out_dir))
         files = _collect(out)
+    _drop_per_image_arrays(grade)
     return ReturnedGrade(grade, files, worker.address, time.monotonic() - started)
+
+
+def _drop_per_image_arrays(grade: SubmissionGrade) -> None:
+    """Each part's prediction per test image went into the integrity evidence file just
+    written; the coordinator, which keeps every grade of the class, needs them no more."""
+    for part in grade.parts.values():
+        for key in ("predicted", "correct"):
+            (part.details or {}).pop(key, None)
 
 
 def _relocate_record(grade: SubmissionGrade, scratch_out: Path, out_dir: Path) -> None:
