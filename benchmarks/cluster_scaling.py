@@ -5,9 +5,10 @@ not a test: it prints figures.
 
 The class is N copies of the shipped example archive assignment06_DoeJane.zip (all four
 parts: three convnets on their 10,000 test images and ResNet50 on three pictures) under
-different student names, graded against the project's synthetic data set. Each run is
-a fresh child process (the coordinator) with a LocalCluster of W worker processes, each
-worker one sandbox at a time. For each W it prints:
+different student names, graded against the project's synthetic data set. Each run starts
+a `dask scheduler` and W `dask worker --resources sandbox=1` processes on localhost, as on
+lab machines, and a fresh coordinator process (`grade --cluster tcp://...` through the
+Python API). For each W it prints:
 
 - archives per minute, and the ratio to one worker (on 2 cores the ceiling is low: each
   sandbox is given one core, and the coordinator and the workers share the same two);
@@ -16,8 +17,8 @@ worker one sandbox at a time. For each W it prints:
   that as a share of a worker's (the target: under 5 %);
 - the coordinator's CPU seconds per archive, over the whole grading call (start-up, the
   test data sent to the workers, the class outputs at the end) and between the first
-  result and the last (what each further archive costs); it also runs the LocalCluster's
-  scheduler, the workers are other processes; and its peak memory and growth per archive.
+  result and the last (what each further archive costs; the scheduler and the workers
+  are other processes); and its peak memory and growth per archive.
 
 From those it says how many workers a class of 10,000 needs for a deadline, and how many
 workers one coordinator could keep busy.
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,8 +51,38 @@ def build_class(folder: Path, n: int) -> Path:
     return folder
 
 
-def child(subs: Path, out: Path, workers: int, sandbox: str) -> None:
-    """The coordinator: grade the class on a LocalCluster, print one JSON line of figures."""
+def start_dask(folder: Path, workers: int) -> tuple[str, list[subprocess.Popen]]:
+    """A scheduler and ``workers`` workers on 127.0.0.1; returns its address and the processes."""
+    from distributed import Client
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    folder.mkdir(parents=True)
+    log = open(folder / "dask.log", "wb")
+    scheduler_file = folder / "scheduler.json"
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                   "--scheduler-file", str(scheduler_file)], stdout=log, stderr=log,
+                                  start_new_session=True)]
+    deadline = time.monotonic() + 60
+    while not (scheduler_file.is_file() and scheduler_file.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    address = json.loads(scheduler_file.read_text())["address"]
+    processes += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--resources", "sandbox=1",
+                                    "--no-dashboard", "--local-directory", str(folder / f"w{n}")],
+                                   stdout=log, stderr=log, start_new_session=True) for n in range(workers)]
+    with Client(address, timeout=30) as client:
+        client.wait_for_workers(workers, timeout=120)
+    return address, processes
+
+
+def stop_dask(processes: list[subprocess.Popen]) -> None:
+    for process in reversed(processes):
+        os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        process.wait(timeout=30)
+
+
+def child(subs: Path, out: Path, address: str, sandbox: str) -> None:
+    """The coordinator: grade the class on the scheduler at ``address``, print one JSON line of figures."""
     sys.path.insert(0, str(REPO))
     from grader import rubric as rubric_mod
     from grader.batch import find_archives, grade_batch
@@ -59,7 +92,7 @@ def child(subs: Path, out: Path, workers: int, sandbox: str) -> None:
 
     rubric = rubric_mod.load()
     data = load_test_data(rubric, ensure_synthetic_data(0))
-    executor = open_executor(f"local:{workers}", None, "grade.toml", rubric.sandbox.cpus, sandbox, None, out)
+    executor = open_executor(address, None, "grade.toml", rubric.sandbox.cpus, sandbox, None, out)
     archives = find_archives(subs)
     at_results: list[tuple[float, int]] = []     # this process's CPU seconds and RSS at each result
 
@@ -92,8 +125,12 @@ def _status_kb(field: str) -> int:
 
 
 def run(subs: Path, out: Path, workers: int, sandbox: str) -> dict:
-    command = [sys.executable, __file__, "--child", str(subs), str(out), str(workers), sandbox]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    address, processes = start_dask(out.with_name(f"dask-{workers}"), workers)
+    try:
+        command = [sys.executable, __file__, "--child", str(subs), str(out), address, sandbox]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    finally:
+        stop_dask(processes)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"the {workers}-worker run failed:\n{done.stderr[-3000:]}")
@@ -125,8 +162,8 @@ def report(results: dict[int, dict], sandbox: str) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        subs, out, workers, sandbox = sys.argv[2:6]
-        return child(Path(subs), Path(out), int(workers), sandbox)
+        subs, out, address, sandbox = sys.argv[2:6]
+        return child(Path(subs), Path(out), address, sandbox)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=6, help="archives (default 6)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
