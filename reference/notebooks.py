@@ -150,14 +150,14 @@ def _classifier_driver(part: Part, rubric: Rubric, function_name: str, seed: int
     head = _driver_head(part, rubric, seed, "from grader.datasets import default_data_dir, load_test_set, "
                                             "load_train_set\nfrom reference.results import write_classifier_results")
     narrower = f", {', '.join(f'{k}={v!r}' for k, v in quick_settings.items())}" if quick_settings else ""
-    return head + f'''QUICK = False    # True: the first {quick_samples:,} training images, {quick_epochs} epoch{narrower} (a smoke test)
+    return head + f'''QUICK = False    # True: the first {quick_samples:,} training images, {quick_epochs} epoch{"s" * (quick_epochs != 1)}{narrower} (a smoke test)
 
 x_train, y_train = load_train_set(DATASET, DATA_DIR)
 x_test, y_test = load_test_set(DATASET, DATA_DIR)
 settings = {{}}
 if QUICK:
     x_train, y_train = x_train[:{quick_samples}], y_train[:{quick_samples}]
-    settings = {{"epochs": {quick_epochs}{"".join(f", {k!r}: {v!r}" for k, v in quick_settings.items())}}}
+    settings = {{"epochs": {quick_epochs}{"".join(f', "{k}": {v!r}' for k, v in quick_settings.items())}}}
 trained = {function_name}(x_train, y_train, x_test, y_test, num_classes=DATASET.num_classes, **settings)
 write_classifier_results(trained, PART, root=Path("."), quick=QUICK)
 print(f"test accuracy {{trained.test_accuracy:.4f}}, test loss {{trained.test_loss:.4f}}")
