@@ -172,8 +172,10 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
 
 def _open_cluster(spec: str, settings, rubric: Rubric, sandbox_name: str, rerun_options, out: Path):
     """--cluster: the scheduler reached (or the cluster started) and every worker checked."""
-    from grader.cluster.session import ClusterError, open_executor
-
+    try:
+        from grader.cluster.session import ClusterError, open_executor
+    except ImportError as exc:
+        raise click.ClickException(f"--cluster needs Dask ({exc.name} is missing): run ./install.sh again") from None
     try:
         return open_executor(spec, settings.cluster, str(settings.config_path or "grade.toml"), rubric.sandbox.cpus,
                              sandbox_name, settings.data_dir if rerun_options else None, out)

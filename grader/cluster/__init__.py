@@ -12,7 +12,9 @@ outputs. Dask workers, each with its own sandbox, do the grading itself:
 - ``task``: what a worker does with one archive (sent as bytes): grade it, render its
   outputs into a scratch folder and send the files back;
 - ``executor``: one Dask task per archive, keyed by its resume key; retries, worker
-  deaths, a lost scheduler and Ctrl-C; the coordinator writes each result as it arrives.
+  deaths, a lost scheduler and Ctrl-C; the coordinator writes each result as it arrives
+  (``store``);
+- ``session``: the CLI's one call, from ``--cluster`` to a checked executor.
 """
 
 from grader.cluster.errors import ClusterError
