@@ -122,16 +122,16 @@ def _without_run_fields(record: dict) -> dict:
 class DaskProcesses:
     """`dask scheduler` and `dask worker` processes on 127.0.0.1, stopped by their pids."""
 
-    def __init__(self, folder: Path, workers: int):
+    def __init__(self, folder: Path, workers: int, resources: tuple[str, ...] = ("--resources", "sandbox=1")):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         scheduler_file = folder / "scheduler.json"
         self.scheduler = self._start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                       "--scheduler-file", str(scheduler_file)], "scheduler")
         self.address = self._address(scheduler_file)
-        self.workers = [self._start([str(DASK), "worker", self.address, "--nthreads", "1",
-                                     "--resources", "sandbox=1", "--no-dashboard", "--name", f"w{n}",
-                                     "--local-directory", str(folder / f"w{n}")], f"w{n}")
+        self.workers = [self._start([str(DASK), "worker", self.address, "--nthreads", "1", *resources,
+                                     "--no-dashboard", "--name", f"w{n}", "--local-directory", str(folder / f"w{n}")],
+                                    f"w{n}")
                         for n in range(workers)]
         self._wait_for(workers)
 
@@ -385,6 +385,20 @@ def test_a_scheduler_that_goes_away_ends_the_run_like_ctrl_c(course, one_worker,
     assert set(_records(out)) == set(finished)                     # what finished is kept, and only that
     assert sorted(pd.read_csv(out / "grades.csv")["archive"]) == sorted(finished)
     assert not list(out.rglob("*.tmp"))
+
+
+def test_a_worker_without_the_sandbox_resource_is_named_before_anything_is_graded(course):
+    from grader.cluster import ClusterError
+
+    processes = DaskProcesses(course["base"] / "dask-no-resource", workers=1, resources=())
+    try:
+        with pytest.raises(ClusterError) as raised:
+            _executor(processes.address, course)
+    finally:
+        processes.stop()
+    message = str(raised.value)
+    assert message.startswith("1 of 1 worker(s) cannot grade:\n  tcp://127.0.0.1:")
+    assert "it offers no sandbox resource: start it with `dask worker SCHEDULER --resources sandbox=K`" in message
 
 
 # -------------------------------------------------------------------- Slurm

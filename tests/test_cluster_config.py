@@ -1,0 +1,48 @@
+"""What --cluster and grade.toml's [cluster] table accept, and what they say otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.cluster import ClusterError, ClusterSpec, parse_cluster
+from grader.cluster.config import cluster_options
+
+
+@pytest.mark.parametrize("text, spec", [
+    ("tcp://lab01:8786", ClusterSpec("address", address="tcp://lab01:8786")),
+    ("lab01.example.edu:8786", ClusterSpec("address", address="tcp://lab01.example.edu:8786")),
+    ("tls://10.0.0.5:8786", ClusterSpec("address", address="tls://10.0.0.5:8786")),
+    ("local:3", ClusterSpec("local", workers=3)),
+    ("slurm", ClusterSpec("slurm")),
+])
+def test_cluster_specs(text, spec):
+    assert parse_cluster(text) == spec
+
+
+@pytest.mark.parametrize("text", ["local:0", "local:two", "lab01", "http://lab01:8786", "tcp://lab01", "sge"])
+def test_a_bad_cluster_spec_says_what_to_write(text):
+    with pytest.raises(ClusterError) as raised:
+        parse_cluster(text)
+    message = str(raised.value)
+    assert message.startswith(f"--cluster {text!r}: ")
+    assert ("local:N with N from 1 to 64" in message if text.startswith("local:") else
+            "tcp://host:8786" in message and "local:N" in message and "slurm" in message)
+
+
+def test_the_cluster_table_defaults_and_sandboxes_per_worker():
+    options = cluster_options({"queue": "short", "cores": 8, "memory": "32GB", "workers": 4})
+    assert (options.queue, options.cores, options.memory, options.workers) == ("short", 8, "32GB", 4)
+    assert options.walltime == "02:00:00" and options.start_timeout == 600
+    assert options.sandboxes_per_worker(sandbox_cpus=1.0) == 8
+    assert options.sandboxes_per_worker(sandbox_cpus=2.0) == 4
+    assert cluster_options({"cores": 8, "sandboxes": 3}).sandboxes_per_worker(1.0) == 3
+
+
+def test_a_bad_cluster_table_names_the_key_and_the_file():
+    with pytest.raises(ClusterError) as raised:
+        cluster_options({"cores": 0, "partition": "short"}, "submissions/grade.toml")
+    message = str(raised.value)
+    assert message.startswith("submissions/grade.toml: [cluster] ")
+    assert "cores: Input should be greater than or equal to 1" in message
+    assert "partition: Extra inputs are not permitted" in message
+    assert "(keys: queue, account, cores, memory, walltime, workers, sandboxes" in message
