@@ -46,3 +46,27 @@ def test_a_bad_cluster_table_names_the_key_and_the_file():
     assert "cores: Input should be greater than or equal to 1" in message
     assert "partition: Extra inputs are not permitted" in message
     assert "(keys: queue, account, cores, memory, walltime, workers, sandboxes" in message
+
+
+def test_a_re_run_record_s_paths_are_moved_from_the_worker_s_scratch_to_the_class_folder(tmp_path):
+    import json
+
+    from grader.cluster.task import _relocate_record
+    from grader.records import Student
+    from grader.score.records import SubmissionGrade
+
+    scratch, out_dir = tmp_path / "grade-x1" / "out", tmp_path / "class" / "grades"
+    html = f"{scratch}/rerun/assignment06_DoeJane/6.1_mnist.html"
+    grade = SubmissionGrade(archive="assignment06_DoeJane.zip", student=Student("Doe", "Jane"), status="graded",
+                            score=90.0, max_score=100.0, rubric="assignment06",
+                            rerun={"work_dir": f"{scratch}/work/assignment06_DoeJane",
+                                   "sources": [{"path": "6.1_mnist.ipynb", "html": html,
+                                                "images": [f"{scratch}/a.png"]}],
+                                   "notes": [f"{scratch}-elsewhere/kept.txt", "plain words"]})
+    _relocate_record(grade, scratch, out_dir)
+    expected = {"work_dir": f"{out_dir}/work/assignment06_DoeJane",
+                "sources": [{"path": "6.1_mnist.ipynb", "html": f"{out_dir}/rerun/assignment06_DoeJane/6.1_mnist.html",
+                             "images": [f"{out_dir}/a.png"]}],
+                "notes": [f"{scratch}-elsewhere/kept.txt", "plain words"]}
+    assert grade.rerun == expected
+    assert json.loads((scratch / "results" / "assignment06_DoeJane.json").read_text())["rerun"] == expected
