@@ -20,10 +20,12 @@ Ctrl-C: archives not started are cancelled; those running finish and are kept
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 import uuid
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,26 +170,28 @@ class _Run:
         from grader.report import write_submission_outputs
 
         started = time.perf_counter()
-        archive, key = self.running.pop(future)
-        if future.status == "finished":
-            try:
-                returned: ReturnedGrade = future.result()
-                write_returned(returned, self.out_dir)
-                grade = returned.grade
-            except Exception as exc:  # noqa: BLE001 - a result that cannot be read or written costs its row
-                grade = internal_error(archive, exc)
+        archive, key = self.running[future]
+        reason = _cancel_reason(future) if future.status == "cancelled" else ""
+        if reason == SCHEDULER_LOST:
+            return SCHEDULER_LOST                         # not graded: listed with the rest
+        with _ctrl_c_after():        # an archive's files are written whole, and counted, or not at all
+            if future.status == "finished":
+                try:
+                    returned: ReturnedGrade = future.result()
+                    write_returned(returned, self.out_dir)
+                    grade = returned.grade
+                except Exception as exc:  # noqa: BLE001 - a result that cannot be read or written costs its row
+                    grade = internal_error(archive, exc)
+                    write_submission_outputs(grade, self.out_dir)
+            else:
+                grade = (self._failure_row(archive, future.exception()) if future.status == "error" else
+                         _cluster_error(archive, f"its task was cancelled on the cluster ({reason})", None))
                 write_submission_outputs(grade, self.out_dir)
-        else:
-            reason = _cancel_reason(future) if future.status == "cancelled" else ""
-            if reason == SCHEDULER_LOST:
-                self.running[future] = (archive, key)     # not graded: listed with the rest
-                return SCHEDULER_LOST
-            grade = (self._failure_row(archive, future.exception()) if future.status == "error" else
-                     _cluster_error(archive, f"its task was cancelled on the cluster ({reason})", None))
-            write_submission_outputs(grade, self.out_dir)
+            del self.running[future]
+            self.summary.add(grade)
         future.release()
-        self.notify("finished", archive.name, self.summary.add(grade))
         self.summary.coordinator_seconds += time.perf_counter() - started
+        self.notify("finished", archive.name, grade)
         return ""
 
     def _failure_row(self, archive: Path, exc: BaseException) -> SubmissionGrade:
@@ -288,9 +292,27 @@ class _Run:
             pass
 
 
-def _cancel_reason(future) -> str:
+@contextmanager
+def _ctrl_c_after():
+    """Hold a Ctrl-C (SIGINT) until the block is done, then raise it. Locally the writes run in
+    pool threads, which a KeyboardInterrupt never reaches; here they run in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[bool] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(True))
     try:
-        future.result(timeout=0)
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
+def _cancel_reason(future) -> str:
+    """Why a cancelled future was cancelled (its status is set a moment before its reason)."""
+    try:
+        future.result(timeout=10)
     except Exception as exc:  # noqa: BLE001 - FutureCancelledError carries the reason
         return str(getattr(exc, "reason", "") or exc)
     return ""
