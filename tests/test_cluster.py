@@ -319,16 +319,29 @@ def hostile_run(course, one_worker):
     out = course["base"] / "hostile-out"
     executor = _executor(one_worker.address, course)
     started: list[str] = []
+    held: dict = {}
+
+    def grading_contexts(dask_worker=None) -> list[dict]:
+        """Run on the worker (a nested function travels by value): the grading contexts it holds."""
+        return [{"inputs": {name: array.shape for name, array in plugin.inputs.items()},
+                 "labels": sorted(plugin.labels), "imagenet_bytes": {k: len(v) for k, v in plugin.imagenet.items()}}
+                for name, plugin in dask_worker.plugins.items() if name.startswith("grader-context-")]
+
+    def placed(name: str, worker: str, attempt: int) -> None:
+        if not started:
+            held.update(executor.connection.client.run(grading_contexts))
+        started.append(name)
+
     try:
         summary = grade_batch(find_archives(course["hostile"]), out, rubric, None,
-                              load_test_data(rubric, course["data_dir"]), cluster=executor,
-                              placed=lambda name, worker, attempt: started.append(name))
+                              load_test_data(rubric, course["data_dir"]), cluster=executor, placed=placed)
     finally:
         executor.close()
-    return {"summary": summary, "out": out, "records": _records(out), "started": started}
+    return {"summary": summary, "out": out, "records": _records(out), "started": started, "held": held}
 
 
-def test_an_endless_loop_is_stopped_on_its_worker_which_grades_the_next_archives(hostile_run, local_run):
+
+def test_an_endless_loop_is_stopped_on_its_worker_which_grades_the_next_archives(course, hostile_run, local_run):
     records, started = hostile_run["records"], hostile_run["started"]
     assert started[0] == LOOP and len(started) == 3          # one worker, the loop first, nothing retried
     loop = records[LOOP]
@@ -337,6 +350,11 @@ def test_an_endless_loop_is_stopped_on_its_worker_which_grades_the_next_archives
     assert loads["score"] == 0 and f"did not finish within the {LOOP_TIMEOUT} s limit" in loads["message"]
     assert loop["seconds"] < LOOP_TIMEOUT + 30
     assert len({record["worker"] for record in records.values()}) == 1
+    # The test data reached the worker once, with the context, not with each archive's task.
+    (contexts,) = hostile_run["held"].values()
+    weights = (course["data_dir"] / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels.h5").stat().st_size
+    assert contexts == [{"inputs": {"mnist": (400, 28, 28, 1), "cifar10": (400, 32, 32, 3)},
+                         "labels": ["cifar10", "mnist"], "imagenet_bytes": {"weights": weights, "class_index": 44890}}]
     for archive in ("assignment06_DiazDee.zip", "assignment06_IvesIra.zip"):
         assert records[archive]["status"] == "graded"
         assert _without_run_fields(records[archive]) == _without_run_fields(local_run[archive])
