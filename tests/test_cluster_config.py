@@ -70,3 +70,40 @@ def test_a_re_run_record_s_paths_are_moved_from_the_worker_s_scratch_to_the_clas
                 "notes": [f"{scratch}-elsewhere/kept.txt", "plain words"]}
     assert grade.rerun == expected
     assert json.loads((scratch / "results" / "assignment06_DoeJane.json").read_text())["rerun"] == expected
+
+
+def test_the_worker_context_carries_the_transfer_checks_data(tmp_path):
+    """What a worker grades with is what the coordinator loaded: the test set's
+    left-out images and kept rows, and the pretrained weights files (as bytes,
+    written once into the worker's scratch folder) or why they are missing."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from grader.cluster.context import GradingContext
+    from grader.pipeline import HeldOutData
+    from grader import rubric as rubrics
+
+    weights_file = tmp_path / "data" / "mobilenet_v2_weights.h5"
+    weights_file.parent.mkdir()
+    weights_file.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4)
+    kept = np.array([0, 1, 3], dtype=np.int64)
+    data = HeldOutData(inputs={"flowers": np.zeros((3, 4, 4, 3), np.uint8)},
+                       labels={"flowers": np.array([0, 1, 1])},
+                       left_out={"flowers": "1 of 4 test images left out: b/bad.jpg (not an image)"},
+                       kept={"flowers": (4, kept)},
+                       weights={"mobilenetv2": weights_file},
+                       weights_missing={"vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 is not in data/"})
+    context = GradingContext(rubrics.load("transfer_learning"), data, None, "bwrap")
+    weights_file.unlink()                       # the worker never reads the coordinator's disk
+    context.setup(SimpleNamespace(local_directory=str(tmp_path / "worker")))
+    on_worker = context.held_out()
+
+    assert on_worker.left_out == data.left_out and on_worker.weights_missing == data.weights_missing
+    assert on_worker.kept["flowers"][0] == 4 and on_worker.kept["flowers"][1].tolist() == [0, 1, 3]
+    copy = on_worker.weights["mobilenetv2"]
+    assert copy.is_relative_to(tmp_path / "worker") and copy.name == "mobilenet_v2_weights.h5"
+    assert copy.read_bytes() == b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4
+    # Another weights file is another context (the scheduler must not keep the old one).
+    other = HeldOutData(inputs=data.inputs, labels=data.labels, weights={"mobilenetv2": copy})
+    assert GradingContext(rubrics.load("transfer_learning"), other, None, "bwrap").name != context.name

@@ -36,13 +36,25 @@ class GradingContext(WorkerPlugin):
         self.imagenet = {name: Path(path).read_bytes() for name, path in (data.imagenet_files or {}).items()}
         self.imagenet_names = {name: Path(path).name for name, path in (data.imagenet_files or {}).items()}
         self.data_dir = str(data.data_dir) if data.data_dir else None
+        # A test set's images left out (unreadable) and which were kept, so the
+        # workers drop the same rows of a student's predictions.
+        self.left_out = dict(data.left_out)
+        self.kept = dict(data.kept)
+        # The pretrained weights files the transfer checks compare with, as
+        # bytes like the ImageNet files (a worker has no access to this disk).
+        self.weights = {name: Path(path).read_bytes() for name, path in data.weights.items()}
+        self.weights_names = {name: Path(path).name for name, path in data.weights.items()}
+        self.weights_missing = dict(data.weights_missing)
         self.name = "grader-context-" + self._digest()
 
     def _digest(self) -> str:
         digest = hashlib.sha256()
         digest.update(pickle.dumps((self.rubric.model_dump(mode="json"), self.rerun, self.sandbox_name,
-                                    sorted(self.missing.items()), self.data_dir, sorted(self.imagenet_names.items()))))
-        for group in (self.inputs, self.labels, self.imagenet):
+                                    sorted(self.missing.items()), self.data_dir, sorted(self.imagenet_names.items()),
+                                    sorted(self.left_out.items()), sorted(self.weights_names.items()),
+                                    sorted(self.weights_missing.items()))))
+        kept = {name: indices for name, (_, indices) in self.kept.items()}
+        for group in (self.inputs, self.labels, self.imagenet, self.weights, kept):
             for key in sorted(group):
                 digest.update(key.encode())
                 value = group[key]
@@ -71,9 +83,13 @@ class GradingContext(WorkerPlugin):
             if self._data is None:
                 files = {name: atomic_write_bytes(self._scratch / "imagenet" / self.imagenet_names[name], data)
                          for name, data in self.imagenet.items()}
+                weights = {name: atomic_write_bytes(self._scratch / "weights" / self.weights_names[name], data)
+                           for name, data in self.weights.items()}
                 self._data = HeldOutData(inputs=self.inputs, labels=self.labels, missing=self.missing,
                                          imagenet_files=files or None,
-                                         data_dir=Path(self.data_dir) if self.data_dir else None)
+                                         data_dir=Path(self.data_dir) if self.data_dir else None,
+                                         left_out=self.left_out, kept=self.kept,
+                                         weights=weights, weights_missing=self.weights_missing)
             return self._data
 
     def sandbox(self):
