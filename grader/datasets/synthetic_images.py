@@ -15,15 +15,22 @@ in one Pillow build, the same files).
 The weights files are seeded random weights in the legacy .h5 layout of the
 real downloads (datasets.synthetic.write_legacy_weights), so that
 ``VGG16(weights="<the file>", include_top=False)`` loads them as it loads
-the ImageNet ones. Keras's own initialisation of a deep base makes features
-that carry the picture but at a vanishing scale (MobileNetV2's last layer:
-1e-11), on which no classifier head trains; so the scale is fixed, and only
-the scale, on calibration pictures: the batch normalisation layers that feed
-the output directly standardise their input, and a base without any (VGG16)
-has its first kernel scaled, which with zero biases and ReLUs scales all it
-computes. The rest stays as Keras initialised it: re-normalising every layer
-instead loses most of what the features say about the picture (measured:
-a linear read-out of MobileNetV2's features falls from 0.97 to 0.58).
+the ImageNet ones. Keras's own initialisation of a deep base computes
+features that say much about the picture (a linear read-out of MobileNetV2's
+tells the shapes apart at 0.97) but at a vanishing scale (1e-11 at its last
+layer), on which no classifier trains and which a BatchNormalization layer
+in training mode (batch statistics, epsilon 1e-3) blows up. So the scale is
+set, and only the scale, on calibration pictures: each BatchNormalization
+layer gets its input's statistics per channel (as a trained network's layers
+have) and a gamma and beta that undo the centring and bring its output to
+unit scale with one factor per layer; a residual branch's last one keeps the
+branch as large against its shortcut as Keras's initialisation made it (the
+ReLUs are indifferent to scale, so the network computes the same function);
+the ones that feed the output standardise each channel, as a trained
+network's features are. A base without any (VGG16) has its first kernel
+scaled, which with zero biases and ReLUs scales all it computes. Measured:
+normalising every layer's channels instead, as a training-mode pass would,
+loses most of what the features say (the read-out falls to 0.58).
 """
 
 from __future__ import annotations
@@ -167,13 +174,48 @@ def _has_kernel(layer) -> bool:
     return any(name in ("kernel", "depthwise_kernel") for name in (w.path.split("/")[-1] for w in layer.weights))
 
 
+def _producer(tensor):
+    return tensor._keras_history.operation
+
+
+def _ancestors(operation) -> set[int]:
+    """Every operation ``operation`` is computed from (ids), itself included."""
+    seen, stack = set(), [operation]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for node in current._inbound_nodes:
+            stack.extend(parent.operation for parent in node.parent_nodes)
+    return seen
+
+
+def residual_branch_norms(model) -> list:
+    """(layer, shortcut tensor) for the BatchNormalization layers that end a residual branch: an
+    Add's input computed from the Add's other input (its shortcut), when such a layer made it."""
+    import keras
+
+    found = []
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.Add):
+            continue
+        for tensor in layer.input:
+            branch = _producer(tensor)
+            shortcuts = [other for other in layer.input if other is not tensor]
+            if isinstance(branch, keras.layers.BatchNormalization) and len(shortcuts) == 1 and \
+                    id(_producer(shortcuts[0])) in _ancestors(branch):
+                found.append((branch, shortcuts[0]))
+    return found
+
+
 def final_batch_norms(model) -> list:
     """The BatchNormalization layers whose output reaches the model's output through no
     layer with a kernel, in the model's (topological) order."""
     import keras
 
     found, seen = set(), set()
-    stack = [tensor._keras_history.operation for tensor in model.outputs]
+    stack = [_producer(tensor) for tensor in model.outputs]
     while stack:
         operation = stack.pop()
         if id(operation) in seen:
@@ -188,42 +230,66 @@ def final_batch_norms(model) -> list:
     return [layer for layer in model.layers if id(layer) in found]
 
 
+def _rms(value) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(value, dtype=np.float64)))))
+
+
 def calibrate_scale(model, images: np.ndarray) -> None:
-    """Bring the base's output to unit scale on ``images`` (already preprocessed); see the module's docstring."""
+    """Give the base unit-scale activations on ``images`` (already preprocessed), computing what
+    Keras's initialisation computes; see the module's docstring."""
     import keras
 
-    norms = final_batch_norms(model)
-    for layer in norms:      # in order: a later one's input depends on the earlier ones already set
-        x = keras.Model(model.inputs[0], layer.input)(images, training=False)
-        x = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])
-        _standardise(layer, x.mean(axis=0), x.var(axis=0) + 1e-30)
-    if norms:
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms:               # ReLUs and zero biases: scaling the first kernel scales everything after it
+        first = next(layer for layer in model.layers if _has_kernel(layer))
+        kernel, *rest = first.get_weights()
+        first.set_weights([kernel / max(_rms(model(images, training=False)), 1e-30), *rest])
         return
-    first = next(layer for layer in model.layers if _has_kernel(layer))
-    rms = float(np.sqrt(np.mean(np.square(np.asarray(model(images, training=False), dtype=np.float64)))))
-    kernel, *rest = first.get_weights()
-    first.set_weights([kernel / max(rms, 1e-30), *rest])
+    branches = {id(layer): shortcut for layer, shortcut in residual_branch_norms(model)}
+    final = {id(layer) for layer in final_batch_norms(model)}
+    # Keras's own network: how large each residual branch is against its shortcut (kept below).
+    pairs = [(layer.output, branches[id(layer)]) for layer in norms if id(layer) in branches]
+    raw = _outputs(model, [tensor for pair in pairs for tensor in pair], images) if pairs else []
+    ratio = {id(branch): _rms(raw[2 * i]) / max(_rms(raw[2 * i + 1]), 1e-30) for i, (branch, _) in enumerate(pairs)}
+    for layer in norms:         # in order: a layer's input depends on the layers before it, already set
+        shortcut = branches.get(id(layer))
+        measured = _outputs(model, [layer.input] + ([shortcut] if shortcut is not None else []), images)
+        x = np.asarray(measured[0], dtype=np.float64).reshape(-1, layer.input.shape[-1])
+        mean, variance = x.mean(axis=0), x.var(axis=0)
+        if id(layer) in final:    # the features: each channel standardised
+            _set_statistics(layer, mean, variance, gain=None)
+            continue
+        # Everywhere else the function Keras's initialisation computes, at unit scale: one factor
+        # per layer, no centring, a residual branch as large against its shortcut as there.
+        target = ratio[id(layer.output)] * _rms(measured[1]) if shortcut is not None else 1.0
+        _set_statistics(layer, mean, variance, gain=target / max(_rms(x), 1e-30))
 
 
-def _standardise(norm, mean: np.ndarray, variance: np.ndarray) -> None:
-    """Make a BatchNormalization layer output (x - mean) / std, whatever the scale of x.
+def _outputs(model, tensors: list, images: np.ndarray) -> list:
+    """The values of ``tensors`` (of ``model``'s graph) on ``images``, in inference mode."""
+    import keras
 
-    Its epsilon (1e-3) outweighs a tiny variance, so the scale goes into its gamma;
-    a layer without one (InceptionV3's: scale=False) has the kernel before it
-    scaled per channel instead, and its statistics follow."""
-    std = np.sqrt(variance)
-    if norm.scale:
-        gamma = np.sqrt(variance + norm.epsilon) / std
-        values = [gamma, np.zeros_like(mean), mean, variance]
-    else:
-        producer = norm._inbound_nodes[0].parent_nodes[0].operation
-        kernel, *bias = producer.get_weights()
-        producer.set_weights([kernel / std.reshape((1,) * (kernel.ndim - 1) + (-1,))] + [b / std for b in bias])
-        if norm.center:
-            values = [np.zeros_like(mean), mean / std, np.ones_like(variance)]
-        else:
-            values = [mean / std, np.ones_like(variance)]
-    norm.set_weights([value.astype("float32") for value in values])
+    values = keras.Model(model.inputs[0], list(tensors))(images, training=False)
+    return list(values) if isinstance(values, (list, tuple)) else [values]
+
+
+def _set_statistics(norm, mean: np.ndarray, variance: np.ndarray, gain: float | None) -> None:
+    """The layer's statistics of its input, per channel (as a trained network's are), and with ``gain``
+    gamma and beta that make it compute ``gain * x`` (None: standardise each channel).
+
+    gamma (x - mean) / sqrt(variance + eps) + beta = gain * x when gamma = gain * sqrt(variance + eps)
+    and beta = gain * mean; a layer without gamma or beta (InceptionV3's: scale=False) gets the
+    one variance that gives the gain instead."""
+    values = {"moving_mean": mean, "moving_variance": variance, "gamma": np.ones_like(mean),
+              "beta": np.zeros_like(mean)}
+    if gain is not None and norm.scale and norm.center:
+        values.update(gamma=gain * np.sqrt(variance + norm.epsilon), beta=gain * mean)
+    elif gain is not None:
+        values.update(moving_mean=np.zeros_like(mean),
+                      moving_variance=np.full_like(mean, max(1 / gain**2 - norm.epsilon, 1e-12)))
+    for weight in norm.weights:
+        value = values[weight.path.split("/")[-1]]
+        weight.assign(np.asarray(value, dtype="float32").reshape(weight.shape))
 
 
 def write_calibrated_application_weights(path: Path, application: str, *, seed: int = 0,
@@ -318,7 +384,7 @@ def ensure_synthetic_transfer_data(rubric, seed: int = 0, cache_dir: Path | None
 
 __all__ = [
     "SYNTHETIC_IMAGES_VERSION", "PER_CLASS", "SPLITS", "synthetic_picture", "synthetic_pictures", "drawable",
-    "write_synthetic_image_folder", "builder_options", "final_batch_norms", "calibrate_scale",
+    "write_synthetic_image_folder", "builder_options", "residual_branch_norms", "final_batch_norms", "calibrate_scale",
     "write_calibrated_application_weights", "needs_synthetic_images", "synthetic_transfer_key",
     "write_synthetic_transfer_data",
     "ensure_synthetic_transfer_data",
