@@ -126,7 +126,8 @@ def run_transfer_part(part: Part, rubric: Rubric, solution: Solution, data_dir: 
     )
 
 
-def transfer_data_files(part: Part, rubric: Rubric, solution: Solution, data_dir: Path, quick_settings: dict) -> list[Path]:
+def transfer_data_files(part: Part, rubric: Rubric, solution: Solution, data_dir: Path,
+                        quick_settings: dict) -> list[Path]:
     """The files whose digests the run records, located before any training (DataMissing when one is
     not there): the base's weights file, and the data set's files unless it is an image folder
     (recorded per folder instead: folder_digests)."""
@@ -170,7 +171,7 @@ start_model = canonical_file(RUBRIC.part({starts_from!r}), "model", Path("."))
 inputs = {{"start_model": start_model, "top_block_after": top_block_after(PART)}}
 '''
     else:
-        inputs = '''# The instructor's copy of Keras's ImageNet weights file for the base (~/.keras/models/ or the data folder).
+        inputs = '''# The instructor's copy of Keras's ImageNet weights file (~/.keras/models/ or the data folder).
 inputs = {"weights": find_weights(APPLICATION, RUBRIC.pretrained_weights.get(APPLICATION), DATA_DIR)}
 '''
     return head + f'''from reference.transfer_runner import spread_subset, top_block_after
@@ -184,7 +185,8 @@ if QUICK:
     x_train, y_train = spread_subset(x_train, y_train, {quick_samples})
     settings = {{"epochs": {quick_epochs}{quick_items}}}
 APPLICATION = settings.get("application", {default_application!r})   # the pretrained base
-{inputs}trained = {function_name}(x_train, y_train, x_test, y_test, num_classes=DATASET.num_classes, **inputs, **settings)
+{inputs}trained = {function_name}(x_train, y_train, x_test, y_test, num_classes=DATASET.num_classes,
+                  **inputs, **settings)
 write_classifier_results(trained, PART, root=Path("."), quick=QUICK)
 print(f"test accuracy {{trained.test_accuracy:.4f}}, test loss {{trained.test_loss:.4f}}")
 '''

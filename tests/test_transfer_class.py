@@ -9,8 +9,8 @@ synthetic image folder (circles, squares and triangles) with the seeded
 random "ImageNet" weights file, made as on first use. The class:
 
     SolutionReference   the reference run (quick), packed as a student packs it
-    DoeJane             correct, the same models under her own file names, the
-                        fine-tuning accuracy only in her notebook's output
+    DoeJane             correct, the same models under her own file names and
+                        formats (metrics as text, printed by her notebook too)
     RoeRichard          a base built with weights=None and trained from scratch
     PoeEdgar            fine-tuning with every layer unfrozen
     HeadHarry           feature extraction with a 5-class head on 3 classes
@@ -106,7 +106,7 @@ def _fit(model, x, y, learning_rate: float, epochs: int) -> None:
 
 
 def _doe(tree: Path, root: Path) -> None:
-    """Correct: the reference's models, her own names, the fine-tuning figure only in the notebook."""
+    """Correct: the reference's models under her own names; feature extraction's figure in a text file."""
     _copy_part(tree, FE, root, {"model": "models/frozen_base_model.keras",
                                 "predictions": "results/frozen_base_predictions.csv",
                                 "plot": "plots/frozen_base_accuracy.png"})
@@ -115,7 +115,8 @@ def _doe(tree: Path, root: Path) -> None:
                                 "metrics": "results/fine_tuned_metrics.json", "plot": "plots/fine_tuned_accuracy.png"})
     accuracy = json.loads((tree / "results" / FE / "metrics.json").read_text())["test_accuracy"]
     (root / "results" / "frozen_base_metrics.txt").write_text(f"test accuracy: {accuracy:.4f}\n")
-    _notebook(root / "feature_extraction.ipynb", "loss, acc = model.evaluate(test_ds)\nprint(f'Test accuracy: {acc:.4f}')",
+    _notebook(root / "feature_extraction.ipynb",
+              "loss, acc = model.evaluate(test_ds)\nprint(f'Test accuracy: {acc:.4f}')",
               f"Test accuracy: {accuracy:.4f}\n")
 
 
@@ -200,12 +201,12 @@ def transfer_class(tmp_path_factory):
         x_train, y_train = datasets.load_train_set(dataset, data_dir)
         x_test, y_test = datasets.load_test_set(dataset, data_dir)
         students = base / "students"
-        for name, build in ((DOE, _doe), (ROE, _roe), (POE, _poe), (HARRY, _harry)):
-            root = students / name
-            root.mkdir(parents=True)
-            build(tree, root) if build is _doe else build(tree, root, x_train, y_train, x_test, y_test)
-            _zip(root, subs / f"{name}.zip")
+        _doe(tree, students / DOE)
+        for name, build in ((ROE, _roe), (POE, _poe), (HARRY, _harry)):
+            build(tree, students / name, x_train, y_train, x_test, y_test)
             keras.backend.clear_session()
+        for name in (DOE, ROE, POE, HARRY):
+            _zip(students / name, subs / f"{name}.zip")
 
         # The instructor's copy of one test image is damaged after the students made their predictions.
         damaged = data_dir / "datasets" / "transfer_images" / "test" / CORRUPT
@@ -345,7 +346,8 @@ def test_a_head_with_the_wrong_number_of_classes_fails_head_replaced(graded, tra
     record = graded["records"][HARRY]
     head = _check(record, FE, "head_replaced")
     assert (head["score"], head["passed"]) == (0.0, False)
-    assert head["message"].startswith("it outputs 5, the data set has 3 classes: end with Dense(3, activation='softmax')")
+    assert head["message"].startswith("it outputs 5, the data set has 3 classes: "
+                                      "end with Dense(3, activation='softmax')")
     assert sum(c["score"] for c in record["parts"][FT]["checks"]) == transfer_class["rubric"].part(FT).max_points
 
 
@@ -406,3 +408,64 @@ def test_grade_check_and_pack_know_the_rubric_by_its_folder(transfer_class, tmp_
         names = zf.namelist()
     assert "transfer_learning/results/fine_tuning/model.keras" in names
     assert "transfer_learning/fine_tuning_top_block.ipynb" in names
+
+
+# A student's own feature-extraction notebook, as the book writes it: the images from the folder
+# Keras's downloads extract into, the base's weights="imagenet" (answered from the data folder by
+# the file name Keras asks for), augmentation and the frozen base in the model.
+STUDENT_NOTEBOOK = [
+    "import json, os\nimport keras\nfrom keras import layers\nkeras.utils.set_random_seed(0)",
+    ("base_dir = os.path.join(os.path.expanduser('~/.keras/datasets'), 'transfer_images')\n"
+     "train_ds = keras.utils.image_dataset_from_directory(os.path.join(base_dir, 'train'),"
+     f" image_size=({SIZE}, {SIZE}))\n"
+     f"test_ds = keras.utils.image_dataset_from_directory(os.path.join(base_dir, 'test'), image_size=({SIZE}, {SIZE}),"
+     " shuffle=False)"),
+    (f"conv_base = keras.applications.MobileNetV2(weights='imagenet', include_top=False, alpha=0.35,"
+     f" input_shape=({SIZE}, {SIZE}, 3))\n"
+     "conv_base.trainable = False\n"
+     f"inputs = keras.Input(shape=({SIZE}, {SIZE}, 3))\n"
+     "x = layers.RandomFlip('horizontal')(inputs)\n"
+     "x = layers.Rescaling(1 / 127.5, offset=-1)(x)\n"
+     "x = conv_base(x)\n"
+     "outputs = layers.Dense(3, activation='softmax')(layers.GlobalAveragePooling2D()(x))\n"
+     "model = keras.Model(inputs, outputs)\n"
+     "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
+     "history = model.fit(train_ds, epochs=5)"),
+    ("loss, accuracy = model.evaluate(test_ds)\nprint(f'Test accuracy: {accuracy:.4f}')\n"
+     "os.makedirs('results/feature_extraction', exist_ok=True)\n"
+     "json.dump({'test_accuracy': accuracy}, open('results/feature_extraction/metrics.json', 'w'))"),
+]
+
+
+def test_grade_rerun_runs_a_students_transfer_notebook_on_the_instructors_folder(transfer_class, tmp_path):
+    """The damaged image is the instructor's copy, so Keras's loader in the notebook stops at it as the
+    student's would not: the re-run is given an intact copy of the data folder."""
+    from grader.datasets.synthetic_images import write_synthetic_image_folder
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(transfer_class["data_dir"], data_dir)
+    write_synthetic_image_folder(data_dir / "datasets" / "transfer_images", ["circle", "square", "triangle"],
+                                 seed=0, per_class={"test": PER_CLASS["test"]})
+    folder = tmp_path / "transfer_learning"
+    folder.mkdir()
+    notebook = new_notebook(cells=[new_code_cell(code) for code in STUDENT_NOTEBOOK])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, str(folder / "feature_extraction.ipynb"))
+    (folder / "results" / FE).mkdir(parents=True)
+    (folder / "results" / FE / "metrics.json").write_text(json.dumps({"test_accuracy": 0.97}))
+    archive = _zip(folder, tmp_path / "transfer_learning_LeeAnn.zip")
+
+    result = CliRunner().invoke(main, ["rerun", str(archive), "--rubric", str(transfer_class["rubric_path"]),
+                                       "--data-dir", str(data_dir), "--out", str(tmp_path / "out"),
+                                       "--max-epochs", "1", "--json"])
+    record = json.loads(result.output[result.output.index("{"):])
+    assert result.exit_code == 0, result.output
+    [source] = record["sources"]
+    assert (source["status"], source["cells_run"], source["failures"]) == ("ok", 4, [])
+    part = record["parts"][FE]
+    assert part["reported_accuracy"] == 0.97 and 0.0 < part["rerun_accuracy"] <= 1.0
+    assert part["epochs_capped"] == [[5, 1]]
+    executed = nbformat.read(source["executed_notebook"], as_version=4)
+    printed = "".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+    assert "Found 180 files belonging to 3 classes." in printed and "Found 60 files belonging to 3 classes." in printed
+    assert f"Test accuracy: {part['rerun_accuracy']:.4f}" in printed

@@ -302,6 +302,7 @@ def write_calibrated_application_weights(path: Path, application: str, *, seed: 
 
     from grader.datasets.synthetic import write_legacy_weights
 
+    keras.backend.clear_session()      # Keras's name counters too: the file's bytes are the seed's alone
     keras.utils.set_random_seed(seed)
     model = getattr(keras.applications, application)(weights=None, include_top=False,
                                                       input_shape=tuple(input_shape), **options)
