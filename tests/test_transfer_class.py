@@ -160,7 +160,7 @@ def _harry(tree: Path, root: Path, x_train, y_train, x_test, y_test) -> None:
 
     reference_model = keras.models.load_model(tree / "results" / FE / "model.keras")
     outputs = keras.layers.Dense(5, activation="softmax", name="five_classes")(reference_model.layers[-2].output)
-    model = keras.Model(reference_model.inputs, outputs)
+    model = keras.Model(reference_model.input, outputs)
     _fit(model, x_train, y_train, 1e-3, epochs=1)
     _write_part(model, x_test, y_test, tree, FE, root)
     _copy_part(tree, FT, root / "results" / FT, {"model": "model.keras", "predictions": "predictions.csv",
