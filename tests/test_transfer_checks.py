@@ -243,9 +243,22 @@ def test_without_the_weights_file_the_checks_say_which_file(rubric, built):
 
 
 def test_a_model_that_did_not_run_is_not_judged(rubric, built):
-    failed = _evaluation(built, "frozen", FE, ok=False, message="feature_extraction: it crashed")
+    # A crash leaves no trace and no digests: nothing to judge the base by.
+    failed = _evaluation(built, "frozen", FE, ok=False, message="feature_extraction: it crashed",
+                         layer_graph=None, layer_digests={})
     result = _run("base_weights_pretrained", _ctx(rubric, built, "frozen", FE, evaluation=failed))
     assert result.message == "not verifiable: the model did not run in the sandbox (see model_loads for why)"
+
+
+def test_a_model_that_ran_but_whose_head_is_wrong_still_has_its_base_judged(rubric, built):
+    # The sandbox loaded and ran it (trace and digests came back); only its 5
+    # outputs do not fit the 3 classes. The base is still the ImageNet one.
+    wrong = _evaluation(built, "wrong_head", FE, ok=False,
+                        message="feature_extraction: the model's output has 5 classes, 3 were expected")
+    ctx = _ctx(rubric, built, "wrong_head", FE, evaluation=wrong)
+    assert _run("base_weights_pretrained", ctx).passed
+    assert _run("pretrained_base", ctx).passed
+    assert not _run("head_replaced", ctx).passed
 
 
 # --------------------------------------------------------------- head_replaced

@@ -349,6 +349,11 @@ def test_a_head_with_the_wrong_number_of_classes_fails_head_replaced(graded, tra
     assert head["message"].startswith("it outputs 5, the data set has 3 classes: "
                                       "end with Dense(3, activation='softmax')")
     assert sum(c["score"] for c in record["parts"][FT]["checks"]) == transfer_class["rubric"].part(FT).max_points
+    # Its base was kept frozen with the ImageNet weights: the model ran in the
+    # sandbox, so the base checks judge it although its predictions cannot be scored.
+    for check in ("pretrained_base", "base_weights_pretrained"):
+        result = _check(record, FE, check)
+        assert result["passed"] and result["score"] == result["max_score"], (check, result["message"])
 
 
 def test_the_damaged_test_image_is_listed_and_the_rest_graded(graded, transfer_class):

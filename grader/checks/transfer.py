@@ -128,6 +128,16 @@ def read_base(digests: dict, min_correlation: float) -> Base | None:
     return base
 
 
+def _loaded(ctx: CheckContext) -> bool:
+    """The sandbox loaded and ran the model, whether or not its predictions
+    fit the test set: a head with the wrong number of classes fails
+    head_replaced and the accuracy checks, but its base's layers, traced and
+    digested once the model ran, are still evidence for the base checks."""
+    evaluation = ctx.evaluation
+    return evaluation is not None and (evaluation.ok or evaluation.layer_graph is not None
+                                       or bool(evaluation.layer_digests))
+
+
 def _digests_unavailable(ctx: CheckContext, check_id: str, points: float) -> CheckResult | None:
     """A result when the digests cannot say anything (no model, not run, no reference), else None."""
     if ctx.files.model is None:
@@ -135,7 +145,7 @@ def _digests_unavailable(ctx: CheckContext, check_id: str, points: float) -> Che
                            f"no saved model found; save it as {ctx.part.canonical_path('model')}")
     if ctx.evaluation is None:
         return _not_verifiable(check_id, points, ctx.not_run)
-    if not ctx.evaluation.ok:
+    if not _loaded(ctx):
         return _not_verifiable(check_id, points, "the model did not run in the sandbox (see model_loads for why)")
     digests = ctx.evaluation.layer_digests
     if not digests:
@@ -278,7 +288,7 @@ def _graphs(ctx: CheckContext) -> dict[str, Any]:
     """The config's layer graph (as the host read it) and the sandbox's trace, each None when absent."""
     found = {}
     meta = ctx.files.model_meta
-    sandboxed = ctx.evaluation.layer_graph if ctx.evaluation is not None and ctx.evaluation.ok else None
+    sandboxed = ctx.evaluation.layer_graph if _loaded(ctx) else None
     for source, plain in (("config", meta.layer_graph if meta is not None else None), ("sandbox", sandboxed)):
         try:
             found[source] = graph_from_plain(plain, source=source) if plain is not None else None
@@ -331,7 +341,7 @@ def pretrained_base(ctx: CheckContext, points: float, params: dict) -> CheckResu
                            f"{', '.join(allowed)}", evidence)
     where = f" (nested as {found['prefix']})" if found["prefix"] else ""
     said = f"keras.applications {network} base{where}: {found['blocks']} of its {found['expected_blocks']} blocks"
-    if ctx.evaluation is None or not ctx.evaluation.ok:
+    if not _loaded(ctx):
         why = ctx.not_run if ctx.evaluation is None else "the model did not run in the sandbox (see model_loads)"
         return _not_verifiable("pretrained_base", points, f"{said} in the config, not confirmed: {why}")
     disagree = []
