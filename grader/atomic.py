@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 # mkstemp creates files readable by the owner only; what the grader writes is
 # meant to be shared (reports) or read by the sandbox's user (inputs).
@@ -62,6 +63,23 @@ def publish_folder(staging: Path, target: Path, marker: str) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def build_folder_once(target: Path, write: Callable[[Path], object], marker: str = "complete") -> Path:
+    """``target``, made by ``write(staging)`` the first time and published
+    whole (publish_folder): an interrupted first run leaves nothing
+    half-written, and later calls find the finished folder."""
+    target = Path(target)
+    if (target / marker).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        write(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return publish_folder(staging, target, marker)
 
 
 def _sync_folder(folder: Path) -> None:

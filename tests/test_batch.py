@@ -62,3 +62,26 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(broken_class, tmp_path):
     second = grade_batch(find_archives(broken_class), out, rubric, None, HeldOutData(), jobs=1)
     assert not second.interrupted
     assert second.skipped >= 1 and second.skipped + second.errors == 4
+
+
+def test_a_cache_folder_is_built_once_and_never_left_half_written(tmp_path):
+    """build_folder_once: an interrupted first build leaves no folder and no
+    staging copy; the next call builds it; later calls reuse it unread."""
+    from grader.atomic import build_folder_once
+
+    target, calls = tmp_path / "cache" / "data-v1", []
+
+    def interrupted(staging):
+        (staging / "half.npy").write_bytes(b"x" * 10)
+        raise KeyboardInterrupt
+
+    def whole(staging):
+        calls.append(staging)
+        (staging / "test.npy").write_bytes(b"y" * 10)
+
+    with pytest.raises(KeyboardInterrupt):
+        build_folder_once(target, interrupted)
+    assert not target.exists() and list((tmp_path / "cache").iterdir()) == []
+    assert build_folder_once(target, whole) == target and len(calls) == 1
+    assert (target / "test.npy").read_bytes() == b"y" * 10 and (target / "complete").is_file()
+    assert build_folder_once(target, whole) == target and len(calls) == 1

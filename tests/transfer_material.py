@@ -28,9 +28,7 @@ import hashlib
 import inspect
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -57,19 +55,9 @@ def material() -> Path:
                                                             REINITIALISED, MODELS))
     digest = hashlib.sha256(made_by.encode()).hexdigest()[:12]
     cache = Path(os.environ.get("GRADER_CACHE_DIR") or Path.home() / ".cache" / "dl-autograder")
-    target = cache / f"test-transfer-{digest}"
-    if (target / "complete").is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
-    try:
-        _build(staging)
-        from grader.atomic import publish_folder
+    from grader.atomic import build_folder_once
 
-        return publish_folder(staging, target, "complete")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    return build_folder_once(cache / f"test-transfer-{digest}", _build)
 
 
 def _build(folder: Path) -> None:

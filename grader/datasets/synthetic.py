@@ -12,7 +12,6 @@ import io
 import json
 import os
 import pickle
-import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from grader.atomic import atomic_write_bytes, publish_folder
+from grader.atomic import atomic_write_bytes, build_folder_once
 from grader.datasets.cifar10 import CIFAR_DIR, CIFAR_META, CIFAR_TEST
 from grader.datasets.imagenet import IMAGENET_CLASS_INDEX, RESNET50_WEIGHTS
 from grader.datasets.locations import cache_dir as grader_cache_dir
@@ -169,17 +168,9 @@ def ensure_synthetic_data(seed: int = 0, cache_dir: Path | None = None) -> Path:
     so an interrupted first run leaves nothing half-written.
     """
     cache = Path(cache_dir) if cache_dir else grader_cache_dir()
-    target = cache / f"synthetic-seed{seed}-v{SYNTHETIC_VERSION}"
-    if (target / "complete").is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
-    try:
-        write_synthetic_data(staging, n_train=5000, n_test=10000, seed=seed, with_resnet_weights=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return publish_folder(staging, target, "complete")
+    return build_folder_once(cache / f"synthetic-seed{seed}-v{SYNTHETIC_VERSION}",
+                             lambda staging: write_synthetic_data(staging, n_train=5000, n_test=10000, seed=seed,
+                                                                  with_resnet_weights=True))
 
 
 def write_synthetic_resnet50_weights(path: Path, seed: int = 0) -> Path:

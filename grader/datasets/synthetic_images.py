@@ -39,14 +39,12 @@ import hashlib
 import io
 import json
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from grader.atomic import atomic_write_bytes, publish_folder
+from grader.atomic import atomic_write_bytes, build_folder_once
 from grader.datasets.locations import cache_dir as grader_cache_dir
 
 SYNTHETIC_IMAGES_VERSION = 1
@@ -370,17 +368,9 @@ def ensure_synthetic_transfer_data(rubric, seed: int = 0, cache_dir: Path | None
     """The synthetic data folder for ``rubric`` (its image folders and weights files), made once
     in the grader's cache and published whole, so an interrupted first run leaves nothing half-made."""
     cache = Path(cache_dir) if cache_dir else grader_cache_dir()
-    target = cache / f"synthetic-images-seed{seed}-{synthetic_transfer_key(rubric, seed, per_class)}"
-    if (target / "complete").is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
-    try:
-        write_synthetic_transfer_data(staging, rubric, seed=seed, per_class=per_class)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return publish_folder(staging, target, "complete")
+    return build_folder_once(cache / f"synthetic-images-seed{seed}-{synthetic_transfer_key(rubric, seed, per_class)}",
+                             lambda staging: write_synthetic_transfer_data(staging, rubric, seed=seed,
+                                                                           per_class=per_class))
 
 
 __all__ = [
