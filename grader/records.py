@@ -61,6 +61,7 @@ class Student:
     source: str = ""             # the file name it was read from
     lms: str | None = None       # the LMS whose file name wrapped it: blackboard, canvas, moodle
     late: bool = False           # the LMS marked it late (Canvas's "_late"), when it says so
+    lms_user_id: str | None = None  # Canvas's numeric user id: its gradebook import matches rows on it
 
     @property
     def display(self) -> str:

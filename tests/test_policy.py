@@ -9,6 +9,7 @@ score, chosen attempt, penalty and CSV/LMS row is worked out by hand.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from datetime import datetime, timedelta, timezone
@@ -27,6 +28,7 @@ from grader.policy.lateness import assess, submission_time
 from grader.policy.sources import ClassPolicy, load_class_policy
 from grader.records import CheckResult, Student
 from grader.report import output_stem, write_submission_outputs
+from grader.report.gradebooks import blackboard_column, blackboard_export, grades_table
 from grader.score.records import PartGrade, SubmissionGrade
 
 CHICAGO_DUE = "2026-10-06T23:59:00-05:00"
@@ -213,6 +215,10 @@ def test_grades_csv_and_lms_rows_are_one_per_student(graded_class, rubric):
     assert canvas[""]["Student"] == "Points Possible"
     assert {u: r[rubric.title] for u, r in canvas.items() if u} == {u: r[score] for u, r in blackboard.items()}
     assert canvas["eevans"]["Student"] == "Evans, Eve"
+    # Canvas's import matches rows on its user id, which its download name carries.
+    assert {u: r["ID"] for u, r in canvas.items() if u} == {
+        "aadams": "", "bbaker": "", "ccole": "", "ddiaz": "", "eevans": "101", "ffox": "102", "ggreen": "103",
+        "hhill": "104"}
 
     standings = json.loads((out / "standings.json").read_text())
     adams = next(s for s in standings["students"] if s["key"] == "aadams")
@@ -335,6 +341,9 @@ def test_late_arithmetic_hours_days_grace_and_cap():
     assert at(timedelta(minutes=10)).state == "grace" and at(timedelta(minutes=10)).penalty == 0
     assert at(timedelta(minutes=11)).units == 1 and at(timedelta(minutes=11)).penalty == 5     # from the due date
     assert at(timedelta(hours=2, seconds=1)).units == 3 and at(timedelta(hours=2, seconds=1)).penalty == 15
+    # the second that makes it a third hour is shown, or "2 h 0 min ... counted as 3 hours" explains nothing
+    assert "Submitted 2 h 0 min 1 s after the due date" in at(timedelta(hours=2, seconds=1)).explanation
+    assert "counted as 3 hours" in at(timedelta(hours=2, seconds=1)).explanation
     assert at(timedelta(hours=30)).percent == 20 and at(timedelta(hours=30)).penalty == 20     # the cap
     tiny = assess(submission_time(Student("Doe", "Jane"), "x.zip", per_hour, {"x.zip": due + timedelta(hours=5)}),
                   due, 3.0, 100.0, per_hour)
@@ -455,3 +464,121 @@ def test_grade_rescore_command_uses_the_folder_policy(graded_class, rubric, no_g
     (subs / "grade.toml").write_text('[policy]\nattempts = "most"\n')
     result = CliRunner().invoke(main, ["rescore", str(subs), "--out", str(out)])
     assert result.exit_code == 2 and "policy.attempts" in result.output and "grade.toml" in result.output
+
+
+# ------------------------------------------------- audit: times and overrides
+
+
+def test_the_zips_own_timestamps_never_give_the_submission_time(tmp_path, rubric):
+    """Entries and the archive file itself dated long after the due date: a plainly named
+    archive has no trustworthy time (no penalty, and its report says why); a Blackboard one
+    is timed by its name alone, so an on-time name stays on time."""
+    import os
+    import zipfile
+
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    names = ("assignment06_DoeJane.zip", BB.format(user="rroe", when="2026-10-06-20-00-00", name="RoeRay"),
+             BB.format(user="ssmith", when="2026-10-08-09-00-00", name="SmithSue"))
+    late_stamp = datetime(2030, 1, 1, tzinfo=timezone.utc).timestamp()
+    for name in names:
+        with zipfile.ZipFile(subs / name, "w") as archive:
+            dated = (1981, 1, 1, 0, 0, 0) if "ssmith" in name else (2030, 1, 1, 0, 0, 0)   # ssmith: "early"
+            archive.writestr(zipfile.ZipInfo("notes.txt", date_time=dated), "no notebook")
+        os.utime(subs / name, (late_stamp, late_stamp))
+    policy = GradingPolicy.model_validate(POLICY)
+    out = tmp_path / "grades"
+    summary = grade_batch(find_archives(subs), out, rubric, SandboxThatMustNotRun(), HeldOutData(),
+                          policy=ClassPolicy(policy))
+    students = {s.key: s for s in summary.standing.students}
+    doe, roe, smith = students["doe jane"], students["rroe"], students["ssmith"]
+    assert (doe.chosen.time.source, doe.chosen.lateness.state, doe.penalty) == ("none", "unknown", 0)
+    assert (roe.chosen.time.source, roe.chosen.lateness.state, roe.penalty) == ("blackboard", "on-time", 0)
+    assert roe.chosen.time.when == datetime(2026, 10, 6, 20, tzinfo=policy.zone)
+    assert (smith.chosen.lateness.state, smith.chosen.lateness.units) == ("late", 2)   # 1 d 9 h by its name
+    report = (out / "reports" / f"{output_stem(names[0])}.html").read_text()
+    assert "the zip&#39;s own timestamps come from the student&#39;s computer, so they are not used" in report
+    assert "No trustworthy submission time, so no late penalty applies." in report
+    table = pd.read_csv(out / "grades.csv", keep_default_na=False, dtype=str)
+    doe_row = table[table["archive"] == names[0]].iloc[0]
+    assert (doe_row["lateness"], doe_row["penalty"], doe_row["submitted"]) == ("unknown", "0.0", "")
+
+
+def test_blackboard_times_without_a_timezone_are_read_at_the_due_dates_offset(rubric):
+    """An instructor at UTC+02:00 who writes the due date with its offset and no timezone:
+    a Blackboard attempt named 23:00 (their server's local time) is on time, not an hour late
+    as reading it in UTC would make it; a bare extension date ends at their midnight."""
+    policy = GradingPolicy.model_validate({"due": "2026-10-06T23:59:00+02:00", "late_penalty": "per_hour",
+                                           "penalty_percent": 5})
+    on_time = graded(rubric, BB.format(user="jdoe", when="2026-10-06-23-00-00", name="DoeJane"), 90)
+    late = graded(rubric, BB.format(user="rroe", when="2026-10-07-01-30-00", name="RoeRay"), 90)
+    standing = apply_policy([on_time, late], policy)
+    students = {s.key: s for s in standing.students}
+    assert (students["jdoe"].chosen.lateness.state, students["jdoe"].final_score) == ("on-time", 90)
+    assert (students["rroe"].chosen.lateness.units, students["rroe"].penalty, students["rroe"].final_score) == \
+        (2, 10, 80)                                       # 1 h 31 min late: two hours at 5 %
+    assert "read in the UTC+02:00 (the due date's offset) time zone" in students["jdoe"].chosen.time.note
+    assert any("set timezone (e.g. America/Chicago) to follow daylight saving" in line for line in policy.describe())
+    extension = read_extensions_text("username,due,score,reason\nrroe,2026-10-07,,flu\n", policy)
+    assert extension.entries["rroe"].due.isoformat() == "2026-10-07T23:59:59+02:00"
+    named = GradingPolicy.model_validate({"due": "2026-10-06T23:59:00+02:00", "timezone": "UTC"})
+    assert apply_policy([on_time], named).students[0].chosen.time.when.utcoffset() == timedelta(0)  # said: obeyed
+
+
+def test_an_override_replaces_a_late_score_and_takes_no_penalty(tmp_path, rubric):
+    """A late student whose score the instructor sets: the override is the final score in
+    grades.csv and both LMS uploads, no penalty, not listed as late; the extension of a
+    second late student moves the due date so their penalty goes."""
+    policy = GradingPolicy.model_validate(POLICY)
+    grades = [graded(rubric, BB.format(user="llate", when="2026-10-09-10-00-00", name="LateLou"), 60),
+              graded(rubric, BB.format(user="llate", when="2026-10-05-10-00-00", name="LateLou"), 40),
+              graded(rubric, BB.format(user="mmore", when="2026-10-08-10-00-00", name="MoreMo"), 80)]
+    extensions = read_extensions_text("username,due,score,reason\nllate,,70,late because of a sandbox outage\n"
+                                      "mmore,2026-10-08T12:00:00-05:00,,family emergency\n", policy)
+    standing = apply_policy(grades, policy, extensions)
+    lou, mo = (next(s for s in standing.students if s.key == key) for key in ("llate", "mmore"))
+    assert lou.archive == grades[0].archive and lou.chosen.lateness.state == "late"    # the latest attempt, 3 days late
+    assert (lou.raw_score, lou.chosen.lateness.penalty, lou.penalty, lou.final_score, lou.late) == \
+        (60, 30, 0, 70, False)
+    assert (mo.raw_score, mo.penalty, mo.final_score, mo.chosen.lateness.state) == (80, 0, 80, "on-time")
+    assert [s.key for s in standing.late] == [] and {s.key for s in standing.adjusted} == {"llate", "mmore"}
+    rows = {row["username"]: row for row in grades_table(standing.students, rubric).to_dict("records")}
+    assert (rows["llate"]["total"], rows["llate"]["raw"], rows["llate"]["penalty"], rows["llate"]["lateness"]) == \
+        (70, 60, 0, "override")
+    assert rows["llate"]["note"] == "score set by the instructor: late because of a sandbox outage"
+    upload = pd.read_csv(io.StringIO(blackboard_export(standing.students, rubric).csv_text), dtype=str)
+    assert dict(zip(upload["Username"], upload[blackboard_column(rubric)])) == {"llate": "70", "mmore": "80"}
+
+
+def test_gradescope_files_stay_per_attempt_with_the_raw_score(graded_class, rubric):
+    """Gradescope's results.json is its autograder's answer for one submission (Gradescope
+    applies its own late policy), so each attempt keeps its raw score there."""
+    tmp_path, out = graded_class
+    rescore(out, rubric, class_policy(tmp_path, rubric))
+    for key in ("adams-1", "adams-2", "diaz-2", "green", "hill"):
+        archive, raw = CLASS[key]
+        results = json.loads((out / "gradescope" / output_stem(archive) / "results.json").read_text())
+        assert results["score"] == raw, key
+
+
+def test_a_rescore_rewrites_the_uploads_an_earlier_run_wrote(graded_class, rubric, no_grading):
+    """An upload left from the first run must not keep the old grades after the
+    policy changed, even when the re-score does not ask for it again."""
+    tmp_path, out = graded_class
+    rescore(out, rubric, class_policy(tmp_path, rubric), exports=("blackboard", "canvas"))
+    assert by_username(out / "grades.csv", "username")["aadams"]["total"] == "85.0"
+    rescore(out, rubric, class_policy(tmp_path, rubric, attempts="best", penalty_percent=20))   # no export asked
+    assert by_username(out / "grades.csv", "username")["aadams"]["total"] == "80.0"   # on-time 80 beats 95 - 20
+    blackboard = by_username(out / "blackboard_grades.csv", "Username")
+    score = blackboard_column(rubric)
+    # ggreen: 77, two days late at 20 % a day = 40, capped at 30
+    assert (blackboard["aadams"][score], blackboard["ggreen"][score]) == ("80", "47")
+    canvas = by_username(out / "canvas_grades.csv", "SIS Login ID")
+    assert (canvas["aadams"][rubric.title], canvas["ggreen"][rubric.title]) == ("80", "47")
+
+
+def test_a_rescore_writes_no_upload_nobody_asked_for(graded_class, rubric, no_grading):
+    tmp_path, out = graded_class
+    rescore(out, rubric, class_policy(tmp_path, rubric))
+    assert (out / "grades.csv").exists()
+    assert not (out / "blackboard_grades.csv").exists() and not (out / "canvas_grades.csv").exists()

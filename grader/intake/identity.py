@@ -5,7 +5,9 @@ that name, its copies (``(1)``, ``-1``), lower-case or separated variants, and
 the names learning-management systems wrap around it:
 
 - Blackboard: ``<assignment>_<username>_attempt_<yyyy-mm-dd-hh-mm-ss>_<original>``
-- Canvas:     ``<loginname>[_late]_<userid>_<submissionid>_<original>``
+- Canvas:     ``<login>[_late]_<userid>_<submissionid>_<original>`` (the first field is
+  the name Canvas wrote, often the student's name lower-cased; the user id is what
+  Canvas's gradebook import matches on)
 - Moodle:     ``<Full Name>_<id>_assignsubmission_file_<original>``
 
 The wrapper gives a username (and attempt); the original name gives the last
@@ -47,6 +49,7 @@ class _Wrapper:
     attempt: str | None = None
     lms: str | None = None
     late: bool = False
+    lms_user_id: str | None = None
 
 
 def identify_student(filename: str, archive_prefix: str) -> tuple[Student, list[Problem]]:
@@ -70,7 +73,7 @@ def _identify(source: str, prefix: str) -> tuple[Student, list[Problem]]:
     name_part, prefix_issue = _strip_prefix(original, prefix)
     last, first, split_issue = _split_name(name_part, need_capitals=prefix_issue is not None)
     student = Student(last=last, first=first, username=wrapper.username, attempt=wrapper.attempt, source=source,
-                      lms=wrapper.lms, late=wrapper.late)
+                      lms=wrapper.lms, late=wrapper.late, lms_user_id=wrapper.lms_user_id)
     issues = [issue for issue in (prefix_issue, split_issue) if issue]
     if not issues:
         return student, []
@@ -100,7 +103,8 @@ def _unwrap(stem: str) -> _Wrapper:
         return _Wrapper(found["original"], found["fullname"], lms="moodle")
     found = _CANVAS.match(stem)
     if found:
-        return _Wrapper(found["original"], found["login"], lms="canvas", late=bool(found["late"]))
+        return _Wrapper(found["original"], found["login"], lms="canvas", late=bool(found["late"]),
+                        lms_user_id=found["userid"])
     return _Wrapper(stem)
 
 

@@ -8,7 +8,8 @@ late penalty applies.
     attempts = "latest"                 # latest (as LMS gradebooks do) | best | first
     due = 2026-10-06T23:59:00-05:00     # an ISO date-time with its time zone
     timezone = "America/Chicago"        # for LMS times written without a zone (Blackboard
-                                        # attempt names) and naive dates in the extensions file
+                                        # attempt names) and naive dates in the extensions file;
+                                        # unset: the due date's UTC offset (else UTC)
     grace_minutes = 15                  # this late still counts as on time
     late_penalty = "per_day"            # none | per_day | per_hour | reject
     penalty_percent = 10                # of the total points, per day (or hour) late;
@@ -42,7 +43,7 @@ class GradingPolicy(BaseModel):
 
     attempts: Literal["latest", "best", "first"] = "latest"
     due: datetime | None = None
-    timezone: str = "UTC"
+    timezone: str | None = None
     grace_minutes: float = Field(default=0.0, ge=0)
     late_penalty: Literal["none", "per_day", "per_hour", "reject"] = "none"
     penalty_percent: float = Field(default=10.0, ge=0, le=100)
@@ -62,8 +63,9 @@ class GradingPolicy(BaseModel):
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
-        zone_of(value)
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_of(value)
         return value
 
     @field_validator("aliases")
@@ -73,7 +75,25 @@ class GradingPolicy(BaseModel):
 
     @property
     def zone(self) -> tzinfo:
-        return zone_of(self.timezone)
+        """The zone of LMS times written without one. Unset, it is the due date's
+        offset: Blackboard names carry a local time with no zone, and the LMS and
+        an instructor who writes the due date with an offset share that zone far
+        more often than either is in UTC (reading them as UTC would move every
+        attempt by hours). A fixed offset does not follow daylight saving; ``timezone`` does."""
+        if self.timezone:
+            return zone_of(self.timezone)
+        if self.due is not None:
+            return dt_timezone(self.due.utcoffset())
+        return dt_timezone.utc
+
+    @property
+    def zone_name(self) -> str:
+        """The zone of ``zone`` in words, for the reports."""
+        if self.timezone:
+            return self.timezone
+        if self.due is not None:
+            return f"UTC{offset_text(self.due.utcoffset())} (the due date's offset)"
+        return "UTC"
 
     @property
     def grace(self) -> timedelta:
@@ -91,7 +111,8 @@ class GradingPolicy(BaseModel):
         lines.append(f"Due: {self.due.isoformat()}"
                      + (f", with a grace period of {self.grace_minutes:g} minute(s)" if self.grace_minutes else "")
                      + ".")
-        lines.append(f"LMS times written without a time zone (Blackboard attempt names) are read as {self.timezone}.")
+        lines.append(f"LMS times written without a time zone (Blackboard attempt names) are read as {self.zone_name}"
+                     + ("." if self.timezone else "; set timezone (e.g. America/Chicago) to follow daylight saving."))
         lines.append(self.describe_penalty())
         return lines
 
@@ -114,6 +135,12 @@ class GradingPolicy(BaseModel):
 def fold(text: str) -> str:
     """A student key as compared: case-folded, runs of spaces made one."""
     return " ".join(str(text).split()).casefold()
+
+
+def offset_text(offset: timedelta) -> str:
+    """+hh:mm or -hh:mm."""
+    minutes = round(offset.total_seconds() / 60)
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def zone_of(name: str) -> tzinfo:

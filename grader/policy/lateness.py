@@ -5,7 +5,8 @@ timestamps are whatever the student's computer said. In order of trust:
 
 1. the instructor's submission-times file (an LMS export), by archive or username;
 2. Blackboard's attempt time in the file name (``..._attempt_2026-10-06-21-14-05_...``),
-   which has no zone: it is read in the policy's ``timezone``;
+   which has no zone: it is read in the policy's ``timezone`` (unset: the due
+   date's offset, assuming the LMS and the instructor share a zone);
 3. Canvas's ``_late`` flag: late (or not) by Canvas's own due date, time unknown.
 
 With none of these, no late penalty applies and the report says so.
@@ -69,7 +70,7 @@ def submission_time(student: Student, archive: str, policy: GradingPolicy,
         else:
             when = naive.replace(tzinfo=policy.zone)
             return SubmissionTime(when, "blackboard", f"submitted {_shown(when, policy)}, Blackboard's attempt time in "
-                                                      f"the file name, read in the {policy.timezone} time zone")
+                                                      f"the file name, read in the {policy.zone_name} time zone")
     if student.lms == "canvas":
         if student.late:
             return SubmissionTime(None, "canvas-flag", "Canvas marked this submission late, without saying when",
@@ -143,14 +144,17 @@ def _unit(policy: GradingPolicy) -> str:
 
 def _shown(when: datetime, policy: GradingPolicy) -> str:
     local = when.astimezone(policy.zone)
-    return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.tzname() or policy.timezone)
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.tzname() or policy.zone_name)
 
 
 def _duration(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
+    """Days, hours, minutes, and seconds when there are any: "3 h 0 min" for 3 h 0 min 1 s
+    would not explain why that counts as 4 hours."""
+    minutes, seconds = divmod(int(delta.total_seconds()), 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     words = [f"{days} d"] if days else []
     words += [f"{hours} h"] if hours or days else []
     words.append(f"{minutes} min")
+    words += [f"{seconds} s"] if seconds else []
     return " ".join(words)

@@ -159,7 +159,7 @@ def canvas_export(grades: list[StudentGrade], rubric: Rubric) -> Export:
     rows = [points_possible] + [
         {
             "Student": spreadsheet_text(_canvas_name(grade)),
-            "ID": "",
+            "ID": spreadsheet_text(grade.student.lms_user_id or ""),
             "SIS User ID": "",
             "SIS Login ID": spreadsheet_text(grade.student.username),
             "Section": "",

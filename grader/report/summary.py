@@ -183,6 +183,8 @@ def write_class_outputs(
     ``manual_merge`` (a grader.manual MergeOutcome) is this run's merge of manual
     points, whose rows not applied the summary lists.
 
+    An upload an earlier run wrote is rewritten too, asked for or not: after a
+    re-score it would otherwise still hold the old grades, ready to be imported.
     An unknown export name raises ValueError (listing the known ones) before
     anything is written.
     """
@@ -190,7 +192,9 @@ def write_class_outputs(
     out_dir = Path(out_dir)
     standing = apply_policy(grades, policy or rubric.policy, extensions, times)
     students = standing.students
-    uploads = [gradebooks.EXPORTERS[name](students, rubric) for name in names]
+    every_upload = {name: make(students, rubric) for name, make in gradebooks.EXPORTERS.items()}
+    uploads = [upload for name, upload in every_upload.items()
+               if name in names or (out_dir / upload.file_name).exists()]
     atomic_write_text(out_dir / "grades.csv", gradebooks.grades_csv(students, rubric))
     for upload in uploads:
         atomic_write_text(out_dir / upload.file_name, upload.csv_text)
