@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-# A config with more layers than this is not a student's model (InceptionResNetV2 has 780).
-MAX_LAYERS = 5000
+from grader.limits import MAX_CONFIG_LAYERS as MAX_LAYERS
+
 MAX_NAME = 200
 MAX_DEPTH = 20
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.readers._files import decode_text, looks_binary, parse_number, read_capped
-from grader.readers.caps import MAX_IMAGENET_BYTES
+from grader.limits import MAX_IMAGENET_BYTES
 from grader.readers.errors import ReadError
 from grader.records import ImagenetPrediction
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from grader.readers._files import DAMAGED_NPY_ERRORS, decode_text, looks_binary, numbers_in, parse_number, read_capped
-from grader.readers.caps import MAX_METRICS_BYTES
+from grader.limits import MAX_METRICS_BYTES
 from grader.readers.errors import ReadError
 from grader.readers.safe_pickle import Opaque, UnsafePickle, safe_load
 from grader.records import MetricsFile

@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 
 from grader.architecture.graph import config_layers, graph_from_config
-from grader.readers.caps import MAX_MODEL_CONFIG_BYTES
+from grader.limits import MAX_MODEL_CONFIG_BYTES
 from grader.readers.errors import ReadError
 from grader.readers.model_process import read_in_child
 from grader.records import ModelMeta

@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 
 from grader.readers._files import decode_text, read_capped
-from grader.readers.caps import MAX_NOTEBOOK_BYTES, MAX_NOTEBOOK_IMAGE_BYTES, MAX_NOTEBOOK_IMAGES
+from grader.limits import MAX_NOTEBOOK_BYTES, MAX_NOTEBOOK_IMAGE_BYTES, MAX_NOTEBOOK_IMAGES
 from grader.readers.errors import ReadError
 
 SCRIPT_SUFFIXES = {".py", ".pyw"}

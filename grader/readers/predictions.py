@@ -26,7 +26,7 @@ from grader.readers._files import (
     parse_number,
     read_capped,
 )
-from grader.readers.caps import MAX_PREDICTION_ROWS, MAX_PREDICTIONS_BYTES
+from grader.limits import MAX_PREDICTION_ROWS, MAX_PREDICTIONS_BYTES
 from grader.readers.errors import ReadError
 from grader.records import PredictionsFile
 
