@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hostile_models import runtime_image, sandbox  # noqa: E402,F401
+import week06_material  # noqa: E402
 
 from grader.architecture import (  # noqa: E402
     DETECTORS, GraphError, graph_from_config, graph_from_plain, run_detector,
@@ -69,25 +70,8 @@ def resnet20(skip: bool = True):
                        name="resnet20" if skip else "resnet20_no_skip")
 
 
-def inception_module(x, name, filters=4):
-    b1 = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_1x1")(x)
-    b3 = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_3x3_reduce")(x)
-    b3 = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_3x3")(b3)
-    b5 = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_5x5_reduce")(x)
-    b5 = layers.Conv2D(filters, 5, padding="same", activation="relu", name=f"{name}_5x5")(b5)
-    bp = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
-    bp = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_pool_proj")(bp)
-    return layers.Concatenate(name=f"{name}_concat")([b1, b3, b5, bp])
-
-
 def small_inception():
-    inputs = keras.Input((32, 32, 3))
-    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inputs)
-    x = inception_module(x, "inc1")
-    x = layers.MaxPooling2D(2, name="reduce")(x)
-    x = inception_module(x, "inc2")
-    x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x), name="mini_inception")
+    return week06_material.inception(keras, reduce_between=True, name="mini_inception")
 
 
 def inception_in_name_only():

@@ -46,22 +46,31 @@ def resnet(keras, blocks: int = 3, skip: bool = True, filters: int = 8):
                        name="resnet" if skip else "resnet_without_skips")
 
 
-def inception(keras, modules: int = 2, filters: int = 4):
+def inception_module(layers, x, name: str, filters: int = 4):
+    """GoogLeNet's module: 1x1, 3x3 and 5x5 branches (the larger two behind 1x1
+    reductions) and a pooling branch with its projection, concatenated."""
+    b1 = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_1x1")(x)
+    b3 = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_3x3_reduce")(x)
+    b3 = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_3x3")(b3)
+    b5 = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_5x5_reduce")(x)
+    b5 = layers.Conv2D(filters, 5, padding="same", activation="relu", name=f"{name}_5x5")(b5)
+    bp = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
+    bp = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_pool_proj")(bp)
+    return layers.Concatenate(name=f"{name}_concat")([b1, b3, b5, bp])
+
+
+def inception(keras, modules: int = 2, filters: int = 4, reduce_between: bool = False, name: str = "inception"):
+    """A stem and ``modules`` Inception modules (a max-pooling between them when
+    ``reduce_between``), then global pooling and a 10-way softmax."""
     layers = keras.layers
     inputs = keras.Input((32, 32, 3))
     x = layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inputs)
     for number in range(1, modules + 1):
-        name = f"inc{number}"
-        b1 = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_1x1")(x)
-        b3 = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_3x3_reduce")(x)
-        b3 = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_3x3")(b3)
-        b5 = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_5x5_reduce")(x)
-        b5 = layers.Conv2D(filters, 5, padding="same", activation="relu", name=f"{name}_5x5")(b5)
-        bp = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
-        bp = layers.Conv2D(filters, 1, padding="same", activation="relu", name=f"{name}_pool_proj")(bp)
-        x = layers.Concatenate(name=f"{name}_concat")([b1, b3, b5, bp])
+        if reduce_between and number > 1:
+            x = layers.MaxPooling2D(2, name="reduce")(x)
+        x = inception_module(layers, x, f"inc{number}", filters)
     x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x), name="inception")
+    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x), name=name)
 
 
 def build_models(keras) -> dict:
