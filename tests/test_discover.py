@@ -408,3 +408,43 @@ def test_of_several_parts_without_a_plot_the_nearest_in_time_gets_it(shared_dir,
     assert problem(report, "plot-by-elimination").message.startswith(
         "results/accuracyPNG.png names no part; it was taken as a 6.1 plot because, of the parts without a plot "
         "(6.1 and 6.2b), it was saved 3 minutes before results/6-1_model.h5, the nearest in time.")
+
+
+# ------------------------------------------- plots copied between parts
+
+
+@pytest.mark.shared
+def test_blank_plots_are_blank_not_copies_of_each_other(shared_dir, tmp_path, rubric):
+    # santosh0924's six plots are one empty 432x288 canvas (saved after plt.show()):
+    # identical bytes, but blank is the fault; a copy warning would only repeat it.
+    archive = write_zip(tmp_path / "assignment06_DoeJane.zip",
+                        folder_entries(SANTOSH, "assignment06/results", T0, skip="_predictions.csv"))
+    report = check_submission(archive, rubric, tmp_path / "work")
+    blank = sorted(p.path for p in report.problems if p.code == "blank-plot")
+    assert blank == sorted(f"results/{name}" for name in (
+        "6_1_accplot.png", "6_1_lossplot.png", "6_2a_accplot.png", "6_2a_lossplot.png",
+        "6_2b_accplot.png", "6_2b_lossplot.png"))
+    assert "duplicate-plot" not in {p.code for p in report.problems}
+    plots = run_part_check(report, rubric, "6.2a", "plots_valid")
+    assert (plots.score, plots.passed) == (0.0, False)
+    assert plots.message == ("0 usable plot(s) (1 required); rejected: results/6_2a_accplot.png: blank; "
+                             "results/6_2a_lossplot.png: blank")
+
+
+@pytest.mark.shared
+def test_a_real_plot_handed_in_for_two_parts_is_a_copy(shared_dir, tmp_path, rubric):
+    plot = AARTI / "Assignment_6-2b_Accuracy.png"
+    archive = write_zip(tmp_path / "assignment06_DoeJane.zip", [
+        ("assignment06/results/6.2a/accuracy.png", plot, T0),
+        ("assignment06/results/6.2b/accuracy.png", plot, T0),
+    ])
+    report = check_submission(archive, rubric, tmp_path / "work")
+    copy = problem(report, "duplicate-plot")
+    assert (copy.path, copy.part, copy.severity.value) == ("results/6.2b/accuracy.png", "6.2b", "error")
+    assert copy.message == ("results/6.2b/accuracy.png (6.2b) is the same image as results/6.2a/accuracy.png "
+                            "(6.2a); save each part's own training curves")
+    copied = run_part_check(report, rubric, "6.2b", "plots_valid")
+    assert (copied.score, copied.passed) == (0.0, False)
+    assert "results/6.2b/accuracy.png: a copy of another part's plot" in copied.message
+    first = run_part_check(report, rubric, "6.2a", "plots_valid")
+    assert first.passed and first.score == first.max_score

@@ -352,12 +352,14 @@ def _read_plot(rel: str, part: Part, root: Path, problems: list[Problem]) -> Plo
 
 
 def _duplicate_plots(parts: dict[str, PartFiles]) -> list[Problem]:
-    """Byte-identical plots used for two different parts."""
+    """Byte-identical plots used for two different parts. Blank images are left
+    out: each is already a blank-plot error, and two empty canvases of one
+    figure size are the same bytes without one being a copy of the other."""
     owners: dict[str, tuple[str, str]] = {}
     problems = []
     for part_id, files in parts.items():
         for plot in files.plots:
-            if plot.info is None:
+            if plot.info is None or plot.info.blank:
                 continue
             first = owners.setdefault(plot.info.sha256, (part_id, plot.path))
             if first[0] != part_id:
