@@ -135,6 +135,52 @@ def test_predictions_agreement(rubric):
     assert "different model" in result.message
 
 
+def _predictions_on_raw_pixels(raw_agree: int):
+    """A 6.2b model (santosh0924's shape): 10,000 submitted predictions made on raw
+    0-255 pixels; the model's own on x / 255 differ on 4,000 of them, and its
+    predictions on raw pixels (the sandbox's first 1,000 images) differ on
+    1,000 - raw_agree."""
+    submitted = np.arange(10_000) % 10
+    unit = submitted.copy()
+    unit[:4000] = (unit[:4000] + 1) % 10
+    raw = submitted[:1000].copy()
+    raw[raw_agree:] = (raw[raw_agree:] + 3) % 10
+    files = PartFiles("6.2b", predictions_path="results/6_2b_predictions.csv",
+                      predictions=PredictionsFile(n_rows=10_000, labels=submitted.tolist()))
+    evaluation = ModelEvaluation("6.2b", "results/6_2b_model.h5", True, probabilities=np.eye(10)[unit],
+                                 scaling="unit", alternative_probabilities={"raw": np.eye(10)[raw]})
+    return _ctx(rubric_mod.load(), "6.2b", files=files, evaluation=evaluation,
+                recomputed=Recomputed(accuracy=0.55, predicted=unit, scaling="unit"))
+
+
+def test_predictions_made_on_raw_pixels_by_this_model_are_its_own(rubric):
+    result = _run("predictions_match_model", _predictions_on_raw_pixels(raw_agree=980), points=3)
+    assert (result.score, result.passed) == (3, True)
+    assert result.message == (
+        "60.0% of the submitted predictions match the model's own (at least 95% expected); 98.0% of the first "
+        "1,000 match its predictions on raw 0-255 pixels: consistent, they were made by this model on raw 0-255 "
+        "pixels rather than on pixels scaled to 0-1 (x / 255)")
+    assert (result.evidence["agreement"], result.evidence["matched_scaling"], result.evidence["matched_agreement"],
+            result.evidence["matched_n"]) == (0.6, "raw", 0.98, 1000)
+
+
+def test_predictions_closer_on_raw_pixels_but_short_still_fail_and_say_so(rubric):
+    result = _run("predictions_match_model", _predictions_on_raw_pixels(raw_agree=908), points=3)
+    assert (result.score, result.passed) == (0, False)
+    assert result.message == (
+        "60.0% of the submitted predictions match the model's own (at least 95% expected); 90.8% of the first "
+        "1,000 match its predictions on raw 0-255 pixels, closer but still short of 95%")
+    assert "different model" not in result.message
+
+
+def test_predictions_no_closer_on_raw_pixels_are_another_models(rubric):
+    result = _run("predictions_match_model", _predictions_on_raw_pixels(raw_agree=500), points=3)
+    assert (result.score, result.passed) == (0, False)
+    assert result.message == ("60.0% of the submitted predictions match the model's own (at least 95% expected): "
+                              "were they made by a different model, or shuffled?")
+    assert "matched_scaling" not in result.evidence
+
+
 def test_predictions_of_the_wrong_length(rubric):
     files = PartFiles("6.1", predictions_path="results/p.csv", predictions=PredictionsFile(n_rows=5, labels=[1] * 5))
     ctx = _ctx(rubric, "6.1", files=files, recomputed=Recomputed(accuracy=1.0, predicted=np.zeros(10, int)))

@@ -43,14 +43,21 @@ REAL_CIFAR_MODELS = {
     "samantoz/assignment06/results/assignment_6.2a_cifar10.h5": ("6.2a", "tf_keras", False, 0.6881, None),
     "samantoz/assignment06/results/assignment_6.2b_cifar10.h5": ("6.2b", "tf_keras", True, 0.6067, None),
     "santosh0924/assignment06_from_submission_zip/results/6_2a_model.h5": ("6.2a", "keras3-safe", False, 0.5922, 0.6260),
-    # These two 6.2b metrics files report far less than their models score (0.4007 and 0.3377), far
-    # beyond any JPEG effect; how they were measured is in notebooks the sample does not hold.
+    # These two 6.2b metrics files report far less than their models score on x / 255 (0.4007 and
+    # 0.3377), far beyond any JPEG effect; their test losses (217 and 284) say the students evaluated
+    # unscaled 0-255 images, and the models' accuracy on raw pixels is that figure (RAW_6_2B below).
     "santosh0924/assignment06_from_submission_zip/results/6_2b_model.h5": ("6.2b", "keras3-safe", True, 0.5457, 0.4007),
     "vinaynagaraj88/assignment06_from_submission_zip/results/6_2a_model.h5": ("6.2a", "keras3-safe", False, 0.5831, 0.6375),
     "vinaynagaraj88/assignment06_from_submission_zip/results/6_2b_model.h5": ("6.2b", "keras3-safe", True, 0.5522, 0.3377),
 }
 # Two sandboxes (and TensorFlow builds) may round a handful of the 10,000 predictions differently.
 SAME_ACCURACY = 1.5e-3
+# The two 6.2b models above on raw 0-255 pixels (the sandbox's first 1,000 test images): their
+# students' reported figures, measured that way on the official images.
+RAW_6_2B = {
+    "santosh0924/assignment06_from_submission_zip/results/6_2b_model.h5": 0.394,
+    "vinaynagaraj88/assignment06_from_submission_zip/results/6_2b_model.h5": 0.332,
+}
 SANTOSH = "santosh0924/assignment06_from_submission_zip"
 
 
@@ -151,6 +158,19 @@ def test_the_jpeg_copy_costs_the_6_2a_models_a_few_points(evaluated, test_set, c
     assert 0.02 < sum(gaps.values()) / len(gaps) < 0.045
 
 
+@pytest.mark.slow
+def test_the_two_low_6_2b_figures_are_the_models_accuracy_on_raw_pixels(evaluated, test_set, cifar):
+    """What the students reported is what their own model scores on unscaled images."""
+    evaluation, _ = evaluated
+    _, labels = test_set
+    for relative, raw in RAW_6_2B.items():
+        recomputed = recompute(evaluation.models[_job_id(relative)], labels, cifar)
+        assert recomputed.alternatives["raw"] == pytest.approx(raw, abs=SAME_ACCURACY), relative
+        reported = REAL_CIFAR_MODELS[relative][4]
+        assert abs(reported - raw) < 0.01, relative                   # the raw-pixel figure, to a point
+        assert recomputed.accuracy - reported > 0.1, relative         # far below the x / 255 one
+
+
 # ------------------------------------------------- one real student, end to end
 
 
@@ -189,6 +209,23 @@ def test_a_real_submission_is_graded_on_the_real_cifar_test_set(shared_cifar10_d
     full, zero = rubric.baselines["6.2a"].full_credit_at, rubric.baselines["6.2a"].zero_credit_at
     assert zero < 0.5922 < full
     assert baseline.score == pytest.approx(6 * (0.5922 - zero) / (full - zero), abs=0.05)
+    # 6.2a: the JPEG copy's few points (0.034) are beyond the binomial threshold: flagged. The
+    # tolerance is not widened for a copy of the test set (rubrics/assignment06.toml); the row says so.
+    flagged = _check(grade, "6.2a", "reported_metrics_match")
+    assert (flagged.score, flagged.evidence["integrity_flag"], flagged.evidence["threshold"]) == (0.0, True, 0.0147)
+    # 6.2b: the student evaluated unscaled images (test loss 217); the figure is the model's on raw pixels.
+    raw = _check(grade, "6.2b", "reported_metrics_match")
+    assert (raw.score, raw.passed, raw.evidence["matched_scaling"]) == (raw.max_score, True, "raw")
+    assert raw.evidence["matched_accuracy"] == pytest.approx(0.394, abs=SAME_ACCURACY)
+    assert "it matches the accuracy recomputed on raw 0-255 pixels" in raw.message
+    assert "consistent, the figure was measured on raw 0-255 pixels rather than on pixels scaled to 0-1" in raw.message
+    # Its predictions file was made the same way: closer to the model's raw-pixel predictions, still
+    # short of 95% on the JPEG copy, and not called another model's.
+    predictions = _check(grade, "6.2b", "predictions_match_model")
+    assert (predictions.score, predictions.evidence["matched_scaling"]) == (0.0, "raw")
+    assert predictions.evidence["agreement"] == pytest.approx(0.558, abs=0.01)
+    assert predictions.evidence["matched_agreement"] == pytest.approx(0.908, abs=0.01)
+    assert predictions.message.endswith("match its predictions on raw 0-255 pixels, closer but still short of 95%")
     # 6.2b has its Dropout layers; its ImageDataGenerator was in the notebook, which is not in the sample.
     assert _check(grade, "6.2b", "architecture_matches").evidence["found"] == {"dropout": True, "augmentation": False}
     assert grade.parts["6.1"].recomputed["accuracy"] > 0.98

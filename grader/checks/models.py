@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from grader.architecture import DETECTORS, GraphError, LayerGraph, Verdict, graph_from_plain, run_detector
 from grader.architecture.graph import graph_from_layer_kinds
 from grader.checks.registry import CheckContext, check
@@ -295,13 +297,49 @@ def predictions_match_model(ctx: CheckContext, points: float, params: dict) -> C
         return CheckResult("predictions_match_model", 0.0, points, False,
                            f"{ctx.files.predictions_path} has {len(submitted.labels):,} rows; the test set has "
                            f"{len(predicted):,}", {"rows": len(submitted.labels), "expected_rows": len(predicted)})
-    agree = sum(int(a == b) for a, b in zip(submitted.labels, predicted.tolist())) / len(predicted)
+    agree = _agreement(submitted.labels, predicted)
     evidence = {"agreement": round(agree, 4), "min_agreement": minimum, "file": ctx.files.predictions_path}
-    passed = agree >= minimum
     message = f"{agree:.1%} of the submitted predictions match the model's own"
-    if not passed:
-        message += f" (at least {minimum:.0%} expected): were they made by a different model, or shuffled?"
-    return CheckResult("predictions_match_model", points if passed else 0.0, points, passed, message, evidence)
+    if agree >= minimum:
+        return CheckResult("predictions_match_model", points, points, True, message, evidence)
+    message += f" (at least {minimum:.0%} expected)"
+    best = _best_alternative_agreement(ctx, submitted.labels)
+    if best is None or best[1] <= agree:
+        message += ": were they made by a different model, or shuffled?"
+        return CheckResult("predictions_match_model", 0.0, points, False, message, evidence)
+    # Predicted by this very model on other pixels (a notebook that skipped x / 255),
+    # as reported_metrics_match allows for the reported figure.
+    scaling, alt_agree, rows = best
+    words = SCALING_WORDS.get(scaling, scaling)
+    evidence.update(matched_scaling=scaling, matched_agreement=round(alt_agree, 4), matched_n=rows)
+    said = f"{message}; {alt_agree:.1%} of the first {rows:,} match its predictions on {words}"
+    if alt_agree >= minimum:
+        graded_on = SCALING_WORDS.get(_scaling_used(ctx), _scaling_used(ctx))
+        return CheckResult("predictions_match_model", points, points, True,
+                           f"{said}: consistent, they were made by this model on {words} rather than on {graded_on}",
+                           evidence)
+    return CheckResult("predictions_match_model", 0.0, points, False,
+                       f"{said}, closer but still short of {minimum:.0%}", evidence)
+
+
+def _agreement(labels, predicted) -> float:
+    """The share of rows where the submitted class is the model's (over the shorter of the two)."""
+    return sum(int(a == b) for a, b in zip(labels, predicted.tolist())) / len(predicted)
+
+
+def _best_alternative_agreement(ctx: CheckContext, labels) -> tuple[str, float, int] | None:
+    """(scaling, agreement, rows) for the alternative scaling whose predictions, on the
+    first images the sandbox ran it on, agree best with the submitted ones."""
+    evaluation = ctx.evaluation
+    best = None
+    for scaling, probabilities in (evaluation.alternative_probabilities if evaluation is not None else {}).items():
+        alternative = np.asarray(probabilities)
+        if alternative.ndim != 2 or not 0 < len(alternative) <= len(labels):
+            continue
+        agree = _agreement(labels[: len(alternative)], alternative.argmax(axis=1))
+        if best is None or agree > best[1]:
+            best = (scaling, agree, len(alternative))
+    return best
 
 
 @check("architecture_matches")
