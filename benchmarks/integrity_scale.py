@@ -186,6 +186,11 @@ def main() -> None:
               f"{len(data['pairs'])} side-by-side pages)")
         print(f"pairs reported: {len(found)}; planted: {len(expected)}; missed: {len(expected - found)}; "
               f"extra: {len(found - expected)}")
+    # The bound: a class of 300 in under a minute on 2 cores, and exactly the planted pairs.
+    failures = (["not exactly the planted pairs"] if found != expected else []) \
+        + ([f"{seconds:.1f} s, not under a minute"] if seconds >= 60 else [])
+    if failures:
+        raise SystemExit("FAILED: " + "; ".join(failures))
 
 
 if __name__ == "__main__":

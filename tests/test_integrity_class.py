@@ -419,13 +419,33 @@ def test_scores_and_student_reports_are_untouched(graded):
         assert "fingerprint" not in json.dumps(record)
     # Eve's 6.2a (Ada's model one epoch on) keeps its own grade
     assert records["assignment06_EpochEve.json"]["parts"]["6.2a"]["recomputed"]["accuracy"] > 0.85
-    ada_report = (out / "reports" / "assignment06_LovelaceAda.html").read_text()
-    for other in ("Cole", "Epoch", "Starter", "ColeCopy", "net.compile"):
-        assert other not in ada_report
-    assert 'id="integrity"' not in ada_report and "integrity/pairs" not in ada_report
+    # Every student's own files (report, Gradescope results) name no other student and show none of their code.
+    own_words = {ADA: ("Lovelace", "digit_network", "make_digit_network"), COLE: ("Cole", "get_model", "net.compile"),
+                 EVE: ("Epoch",), SAM: ("Starter",)}
+    for archive in own_words:
+        stem = archive.removesuffix(".zip")
+        for path in (out / "reports" / f"{stem}.html", out / "gradescope" / stem / "results.json"):
+            text = path.read_text()
+            assert own_words[archive][0] in text, path
+            for other in set(own_words) - {archive}:
+                for word in own_words[other] + (other.removesuffix(".zip"),):
+                    assert word not in text, (path, word)
+            assert 'id="integrity"' not in text and "integrity/pairs" not in text, path
     summary = (out / "index.html").read_text()
     assert 'id="integrity"' in summary
     assert summary.count('class="integrity-pair"') == 4          # Ada-Cole in 3 parts, Ada-Eve in one
+    # Each row shows the figures pairs.json holds, and the base files were named, so no note about them.
+    rows = re.findall(r'data-left="([^"]+)" data-right="([^"]+)" data-part="([^"]+)"\s+data-code="([^"]*)" '
+                      r'data-weights="([^"]*)"\s+data-shared-errors="([^"]*)"', summary)
+    shown = {(frozenset((left, right)), part): (code, weights, shared) for left, right, part, code, weights, shared in rows}
+    expected = {}
+    for pair in graded["pairs"]["pairs"]:
+        for part, f in pair["parts"].items():
+            expected[(frozenset((pair["left"]["archive"], pair["right"]["archive"])), part)] = (
+                f"{f['code']['score']:.4f}" if f["code"] else "", f"{f['weights']['median_cosine']:.4f}" if f["weights"] else "",
+                str(f["predictions"]["shared_errors"]) if f["predictions"] else "")
+    assert shown == expected and len(shown) == 4
+    assert "integrity-problem" not in summary
     assert "assignment06_LovelaceAda__assignment06_ColeCopy.html" in summary \
         or "assignment06_ColeCopy__assignment06_LovelaceAda.html" in summary
 
@@ -439,9 +459,19 @@ def test_rescore_compares_the_class_again_from_stored_records(graded):
     before = graded["pairs"]
     (out / "integrity" / "pairs.json").unlink()
     shutil.rmtree(out / "work")          # no extracted file is needed any more
+    grades_csv = (out / "grades.csv").read_text()
     rescore(out, graded["rubric"])
     after = json.loads((out / "integrity" / "pairs.json").read_text())
     assert after["pairs"] == before["pairs"]
+    # Nothing the comparison finds changes a score: without it, every grade is the same.
+    rubric = graded["rubric"]
+    rescore(out, rubric.model_copy(update={"integrity": rubric.integrity.model_copy(update={"enabled": False})}))
+    assert not (out / "integrity" / "pairs.json").exists()
+    assert (out / "grades.csv").read_text() == grades_csv
+    assert "Code and models were not compared across the class" in (out / "index.html").read_text()
+    rescore(out, rubric)
+    assert (out / "grades.csv").read_text() == grades_csv
+    assert json.loads((out / "integrity" / "pairs.json").read_text())["pairs"] == before["pairs"]
 
 
 @pytest.mark.slow
@@ -637,3 +667,61 @@ def test_two_real_submissions_with_models_of_identical_size(shared_dir, shared_c
     assert reported["predictions"]["expected_shared_errors"] == pytest.approx(589.2, abs=5)
     assert reported["predictions"]["agreement"] == pytest.approx(0.7827, abs=0.003)
     assert reported["predictions"]["log10_p"] < -1000
+
+
+# ------------------------------------ fast: a large class without base files
+
+
+def _benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("integrity_scale", REPO / "benchmarks" / "integrity_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_code_most_of_a_large_class_holds_is_left_out_of_the_similarity(tmp_path):
+    """25 students who all kept the starter cells, which the rubric does not name
+    as base files: 22 wrote 60 lines of their own, S22 only six, S23 copied five
+    of S22's lines (and wrote two), S24 renamed S00's code. The template is held
+    by the whole class, so it is left out of copydetect's figures as well as the
+    candidate index (MOSS's -m): S24-S00 is reported with the figures the named
+    base file gives, and S22-S23, whose shared own code is 100 characters, is not
+    (with the template counted it was 82% with 282 matching characters)."""
+    from grader.integrity.code import NO_BASE
+    from grader.integrity.evidence import Evidence, SourceFile, code_by_part
+    from grader.integrity.pairs import compare_class, to_dict
+    from grader.records import Student
+
+    bench = _benchmark()
+    rng = __import__("random").Random(1)
+    own = [bench.student_code(rng, 60) for _ in range(22)]
+    own.append(bench.student_code(rng, 6))
+    own.append("\n".join(own[22].splitlines()[:5]) + "\n" + bench.student_code(rng, 2))
+    own.append(bench.renamed(own[0], rng))
+    evidence = []
+    for n, code in enumerate(own):
+        e = Evidence(f"assignment06_S{n:02d}.zip", Student(f"S{n:02d}", "Test", source=f"S{n:02d}"))
+        e.code = code_by_part([SourceFile("6.1.ipynb", "6.1", f"# In[1]:\n{bench.STARTER}\n\n# In[2]:\n{code}")])
+        evidence.append(e)
+    rubric = rubric_mod.load()
+    starter = tmp_path / "starter.py"
+    starter.write_text(bench.STARTER)
+
+    def reported(base: list[str], **settings) -> tuple[dict, dict]:
+        integrity = rubric.integrity.model_copy(update={"base": base, **settings})
+        data = to_dict(compare_class(evidence, rubric.model_copy(update={"integrity": integrity})), ["6.1"])
+        return {frozenset(int(p[s]["archive"][14:16]) for s in ("left", "right")): p["parts"]["6.1"]["code"]
+                for p in data["pairs"]}, data
+
+    unnamed, data = reported([])
+    assert data["problems"] == [NO_BASE.format(min_class=20)]
+    named, data = reported([str(starter)])
+    assert data["problems"] == []
+    assert set(unnamed) == set(named) == {frozenset((0, 24))}
+    assert unnamed[frozenset((0, 24))] == named[frozenset((0, 24))]
+    assert named[frozenset((0, 24))]["score"] == 1.0 and named[frozenset((0, 24))]["matching_characters"] > 1500
+    # A class too small for "most of the class" to mean anything: the template counts, S22-S23 is reported.
+    small, _ = reported([], common_min_class=100)
+    assert small[frozenset((22, 23))]["score"] > 0.75 and small[frozenset((22, 23))]["matching_characters"] > 250

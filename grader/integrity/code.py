@@ -99,6 +99,11 @@ class Boilerplate:
     problems: list[str] = field(default_factory=list)    # base paths that could not be used
 
 
+NO_BASE = ("no base files are named in the rubric's [integrity] table, so code kept from the starter notebooks "
+           "counts as similarity (in a class of {min_class} or more, code most of the class holds is left out): "
+           "name the starter and reference notebooks, e.g. base = [\"../starter\", \"../ref\"]")
+
+
 def base_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
     files, problems = [], []
     for path in paths:
@@ -170,13 +175,27 @@ def candidate_pairs(documents: list[Document], ignored: set, min_share: float) -
                   if n >= max(1.0, min_share * min(sizes[pair[0]], sizes[pair[1]])))
 
 
+def without_common(documents: list[Document], positions: set[int], ignored: set, kgram: int, window: int,
+                   boilerplate: np.ndarray) -> None:
+    """Fingerprint these documents again with the class's common fingerprints
+    as boilerplate too, so copydetect's similarity (and the highlighting) leaves
+    out what most of the class holds, as MOSS's -m does, not only the index."""
+    extended = np.union1d(boilerplate, np.fromiter(ignored, dtype=np.int64, count=len(ignored)))
+    for position in positions:
+        fingerprint(documents[position], kgram, window, extended)
+
+
 def similar_code(documents: list[Document], threshold: float, share: float, min_class: int,
-                 min_tokens: int) -> list[CodeMatch]:
+                 min_tokens: int, kgram: int, window: int, boilerplate: np.ndarray) -> list[CodeMatch]:
     """The pairs of one part's documents at or above ``threshold`` (copydetect's
-    similarity) whose matching code is at least ``min_tokens`` filtered characters."""
+    similarity) whose matching code is at least ``min_tokens`` filtered characters.
+    ``kgram``, ``window`` and ``boilerplate`` are those the documents were fingerprinted with."""
     ignored = common_hashes(documents, share, min_class)
+    candidates = candidate_pairs(documents, ignored, threshold * CANDIDATE_FACTOR)
+    if ignored:
+        without_common(documents, {p for pair in candidates for p in pair}, ignored, kgram, window, boilerplate)
     matches = []
-    for i, j in candidate_pairs(documents, ignored, threshold * CANDIDATE_FACTOR):
+    for i, j in candidates:
         left, right = documents[i], documents[j]
         tokens, similarity, slices = compare_files(left.fingerprint, right.fingerprint)
         match = CodeMatch(left.part, left.key, right.key, (float(similarity[0]), float(similarity[1])),

@@ -69,6 +69,8 @@ def compare_class(evidence: list[Evidence], rubric: Rubric) -> ClassIntegrity:
     started = time.monotonic()
     settings = rubric.integrity
     boilerplate = code_sim.boilerplate_hashes(base_paths(rubric), settings.kgram)
+    if not settings.base:
+        boilerplate.problems.insert(0, code_sim.NO_BASE.format(min_class=settings.common_min_class))
     documents = code_sim.class_documents({i: e.code for i, e in enumerate(evidence)}, settings.kgram,
                                          settings.window, boilerplate.hashes)
     owners = _owners(evidence, rubric)
@@ -82,7 +84,8 @@ def compare_class(evidence: list[Evidence], rubric: Rubric) -> ClassIntegrity:
 
     for part, docs in documents.items():
         for match in code_sim.similar_code(docs, settings.code_threshold, settings.common_share,
-                                           settings.common_min_class, settings.min_code_tokens):
+                                           settings.common_min_class, settings.min_code_tokens,
+                                           settings.kgram, settings.window, boilerplate.hashes):
             if (slot := figures(part, match.left, match.right)) is not None:
                 slot.code = match
     for part in rubric.parts:
