@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 
@@ -192,8 +192,27 @@ class QuickRun:
     epochs: int
 
 
-def _run_classifier(part: Part, rubric: Rubric, solution: Solution, data_dir: Path, tree: Path,
-                    quick: QuickRun | None) -> PartRun:
+def first_samples(x, y, n: int):
+    """A quick run's training subset: the first ``n`` images."""
+    return x[:n], y[:n]
+
+
+@dataclass(frozen=True)
+class ClassifierHooks:
+    """What a kind of part changes in a classifier's run (reference/transfer_runner.py
+    gives its own): the quick run's training subset, keyword inputs beside the
+    images and settings, the data files recorded, and figures beside the
+    parameter count."""
+
+    subset: Callable[[Any, Any, int], tuple[Any, Any]] = first_samples
+    inputs: Callable[[dict[str, Any]], dict[str, Any]] = lambda settings: {}
+    data_files: Callable[[], dict[str, str]] = dict
+    figures: Callable[[Any], dict[str, Any]] = lambda trained: {}
+
+
+def run_classifier(part: Part, rubric: Rubric, solution: Solution, data_dir: Path, tree: Path,
+                   quick: QuickRun | None, hooks: ClassifierHooks = ClassifierHooks()) -> PartRun:
+    """Train one classifier part on its data set into the tree; its PartRun."""
     from reference.results import write_classifier_results
 
     dataset = rubric.dataset_of(part)
@@ -201,16 +220,17 @@ def _run_classifier(part: Part, rubric: Rubric, solution: Solution, data_dir: Pa
     x_test, y_test = datasets.load_test_set(dataset, data_dir)
     settings: dict[str, Any] = {}
     if quick is not None:
-        x_train, y_train = x_train[:quick.train_samples], y_train[:quick.train_samples]
+        x_train, y_train = hooks.subset(x_train, y_train, quick.train_samples)
         settings = {"epochs": quick.epochs, **solution.quick_settings}
     trained = _solution_function(solution)(x_train, y_train, x_test, y_test, num_classes=dataset.num_classes,
-                                           **settings)
+                                           **hooks.inputs(settings), **settings)
     outputs = write_classifier_results(trained, part, root=tree, quick=quick is not None)
     return PartRun(
         part=part.id, seconds=0.0, test_accuracy=trained.test_accuracy, test_loss=trained.test_loss,
         epochs=trained.epochs, n_train=trained.n_train, n_test=len(x_test),
         outputs=[p.relative_to(tree).as_posix() for p in outputs], settings=settings,
-        figures={"params": int(trained.model.count_params())},
+        data_files=hooks.data_files(),
+        figures={"params": int(trained.model.count_params()), **hooks.figures(trained)},
     )
 
 
@@ -349,7 +369,7 @@ def run(parts: list[str] | None, out: Path, data_dir: Path, quick: bool,
 
             part_run = run_transfer_part(part, rubric, solution, data_dir, tree, quick_run)
         else:
-            part_run = _run_classifier(part, rubric, solution, data_dir, tree, quick_run)
+            part_run = run_classifier(part, rubric, solution, data_dir, tree, quick_run)
         part_run.seconds = round(time.monotonic() - part_clock, 2)
         for path in data_of[part.id]:
             hashes.setdefault(path, datasets.sha256_of(path))

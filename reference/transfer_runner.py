@@ -101,29 +101,19 @@ def transfer_inputs(part: Part, rubric: Rubric, solution: Solution, settings: di
 
 
 def run_transfer_part(part: Part, rubric: Rubric, solution: Solution, data_dir: Path, tree: Path, quick):
-    """Train one transfer part into the tree; its PartRun (``quick``: a runner.QuickRun or None)."""
-    from reference.results import write_classifier_results
-    from reference.runner import PartRun, _solution_function
+    """Train one transfer part into the tree; its PartRun (``quick``: a runner.QuickRun or None).
+    A classifier's run, with a class-balanced quick subset, the base's weights file
+    (or the model it starts from) as inputs, the image folder's digests and the
+    trainable parameter count."""
+    from reference.runner import ClassifierHooks, run_classifier
 
-    dataset = rubric.dataset_of(part)
-    x_train, y_train = datasets.load_train_set(dataset, data_dir)
-    x_test, y_test = datasets.load_test_set(dataset, data_dir)
-    settings: dict[str, Any] = {}
-    if quick is not None:
-        x_train, y_train = spread_subset(x_train, y_train, quick.train_samples)
-        settings = {"epochs": quick.epochs, **solution.quick_settings}
-    inputs = transfer_inputs(part, rubric, solution, settings, data_dir, tree)
-    trained = _solution_function(solution)(x_train, y_train, x_test, y_test, num_classes=dataset.num_classes,
-                                           **inputs, **settings)
-    outputs = write_classifier_results(trained, part, root=tree, quick=quick is not None)
-    return PartRun(
-        part=part.id, seconds=0.0, test_accuracy=trained.test_accuracy, test_loss=trained.test_loss,
-        epochs=trained.epochs, n_train=trained.n_train, n_test=len(x_test),
-        outputs=[p.relative_to(tree).as_posix() for p in outputs], settings=settings,
-        data_files=folder_digests(part, rubric, data_dir),
-        figures={"params": int(trained.model.count_params()),
-                 "trainable_params": int(sum(np.prod(w.shape) for w in trained.model.trainable_weights))},
-    )
+    return run_classifier(part, rubric, solution, data_dir, tree, quick, ClassifierHooks(
+        subset=spread_subset,
+        inputs=lambda settings: transfer_inputs(part, rubric, solution, settings, data_dir, tree),
+        data_files=lambda: folder_digests(part, rubric, data_dir),
+        figures=lambda trained: {"trainable_params": int(sum(np.prod(w.shape)
+                                                             for w in trained.model.trainable_weights))},
+    ))
 
 
 def transfer_data_files(part: Part, rubric: Rubric, solution: Solution, data_dir: Path,
