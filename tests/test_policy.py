@@ -582,3 +582,19 @@ def test_a_rescore_writes_no_upload_nobody_asked_for(graded_class, rubric, no_gr
     rescore(out, rubric, class_policy(tmp_path, rubric))
     assert (out / "grades.csv").exists()
     assert not (out / "blackboard_grades.csv").exists() and not (out / "canvas_grades.csv").exists()
+
+
+def test_an_error_attempt_that_counts_has_no_final_score_in_its_report(tmp_path, rubric, no_grading):
+    """An error row (here: its parts were read and scored, the instructor's data was
+    missing) is not finalised: the report must not say "0 = raw 62 - penalty 0"."""
+    import dataclasses
+
+    out = tmp_path / "grades"
+    archive = BB.format(user="iivy", when="2026-10-05-10-00-00", name="IvyIda")
+    write_submission_outputs(dataclasses.replace(graded(rubric, archive, 62.0), status="error"), out)
+    rescore(out, rubric, ClassPolicy(GradingPolicy.model_validate(POLICY)), exports=("blackboard",))
+    report = (out / "reports" / f"{output_stem(archive)}.html").read_text()
+    assert 'id="standing-not-final"' in report and "<strong>not given</strong> / 100" in report
+    assert "The parts that were graded come to 62." in report
+    assert "= raw score" not in report
+    assert by_username(out / "blackboard_grades.csv", "Username")["iivy"][blackboard_column(rubric)] == ""

@@ -155,6 +155,7 @@ class StandingView:
     attempts: list[AttemptRow]
     policy_lines: list[str]
     pending_manual: float = 0.0       # points the instructor has still to give the attempt that counts
+    status: str = "graded"            # the counted attempt's, after any override: "error" has no final score
 
 
 def standing_view(standing: "StudentGrade", archive: str) -> StandingView:
@@ -167,6 +168,7 @@ def standing_view(standing: "StudentGrade", archive: str) -> StandingView:
                   for a in standing.attempts],
         policy_lines=list(standing.policy_text),
         pending_manual=standing.grade.pending_manual_points,
+        status=standing.status,
     )
 
 
