@@ -165,6 +165,7 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
     _print_summary(summary, out)
     _print_manual(summary.manual)
     _print_standing(summary.standing, already_warned=class_policy.problems)
+    _print_integrity(out)
     if summary.interrupted:
         sys.exit(130)
     sys.exit(1 if summary.errors else 0)
@@ -224,6 +225,21 @@ def _print_standing(standing, already_warned: list[str]) -> None:
             err.print(f"[yellow]not applied:[/] {escape(problem)}")
 
 
+def _print_integrity(out: Path) -> None:
+    """One line on the class comparison, so pairs to look at are not missed in the summary."""
+    from grader.integrity import read_class_integrity
+
+    data = read_class_integrity(out)
+    if data is None:
+        return
+    pairs = len(data["pairs"])
+    if pairs:
+        console.print(f"Integrity: {pairs} pair(s) of students to look at, in the class summary's Integrity section "
+                      f"({out / 'index.html'}); nothing was deducted", soft_wrap=True)
+    for problem in data.get("problems") or []:
+        err.print(f"[yellow]integrity:[/] {escape(str(problem))}")
+
+
 @main.command("rescore")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -262,6 +278,7 @@ def rescore_cmd(folder, out, rubric_name, policy_file, submission_times, exports
                   f"{time.monotonic() - started:.2f} s -> {out / 'grades.csv'}")
     _print_manual(merged)
     _print_standing(standing, already_warned=class_policy.problems)
+    _print_integrity(out)
 
 
 def _choose_sandbox(name: str):

@@ -445,6 +445,12 @@ def test_scores_and_student_reports_are_untouched(graded):
                 f"{f['code']['score']:.4f}" if f["code"] else "", f"{f['weights']['median_cosine']:.4f}" if f["weights"] else "",
                 str(f["predictions"]["shared_errors"]) if f["predictions"] else "")
     assert shown == expected and len(shown) == 4
+    # The share of the fewer errors, the figure that decides a predictions pair, is in its cell.
+    for pair in graded["pairs"]["pairs"]:
+        for f in pair["parts"].values():
+            if f["predictions"]:
+                assert f"{f['predictions']['shared_errors']} same wrong labels, " \
+                       f"{100 * f['predictions']['error_overlap']:.0f}% of the fewer errors (expected" in summary
     assert "integrity-problem" not in summary
     assert "assignment06_LovelaceAda__assignment06_ColeCopy.html" in summary \
         or "assignment06_ColeCopy__assignment06_LovelaceAda.html" in summary
@@ -725,3 +731,21 @@ def test_code_most_of_a_large_class_holds_is_left_out_of_the_similarity(tmp_path
     # A class too small for "most of the class" to mean anything: the template counts, S22-S23 is reported.
     small, _ = reported([], common_min_class=100)
     assert small[frozenset((22, 23))]["score"] > 0.75 and small[frozenset((22, 23))]["matching_characters"] > 250
+
+
+def test_grade_says_how_many_pairs_to_look_at(tmp_path, capsys):
+    """The run's last lines name the pairs and where they are, and what the comparison could not do."""
+    from grader.cli import _print_integrity
+
+    integrity = tmp_path / "integrity"
+    integrity.mkdir()
+    pair = {"left": {"student": "Lovelace, Ada", "archive": "a.zip"},
+            "right": {"student": "Cole, Copy", "archive": "b.zip"}, "parts": {}, "page": "pairs/a__b.html"}
+    (integrity / "pairs.json").write_text(json.dumps({"pairs": [pair, pair], "problems": ["no base files are named"]}))
+    _print_integrity(tmp_path)
+    captured = capsys.readouterr()
+    assert "Integrity: 2 pair(s) of students to look at" in captured.out and "nothing was deducted" in captured.out
+    assert "integrity: no base files are named" in captured.err
+    (integrity / "pairs.json").write_text(json.dumps({"pairs": [], "problems": []}))
+    _print_integrity(tmp_path)
+    assert "Integrity" not in capsys.readouterr().out
