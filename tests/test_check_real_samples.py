@@ -43,7 +43,9 @@ EXPECTED = {
         "6.2b": {"model": None, "predictions": "results/predictions-6-2-b.txt", "metrics": "results/metrics-6-2-b.txt"},
         "6.3": {"predictions": "results/predictions/resnet50/predictions-6-3.txt"},
         "plots": {"6.1": 1, "6.2a": 1, "6.2b": 1},
-        "problems": {("missing-model", "6.2a"), ("missing-model", "6.2b")},
+        # metrics-6-2-a.txt and metrics-6-2-b.txt are byte copies of metrics-6-1.txt
+        "problems": {("missing-model", "6.2a"), ("missing-model", "6.2b"), ("copied-metrics", "6.2a"),
+                     ("copied-metrics", "6.2b")},
     },
     "phillipseb/assignment06": {
         "6.1": {"model": "results/mnist_convnet.h5", "metrics": "results/mnist_convnet_metrics.txt"},

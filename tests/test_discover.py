@@ -448,3 +448,24 @@ def test_a_real_plot_handed_in_for_two_parts_is_a_copy(shared_dir, tmp_path, rub
     assert "results/6.2b/accuracy.png: a copy of another part's plot" in copied.message
     first = run_part_check(report, rubric, "6.2a", "plots_valid")
     assert first.passed and first.score == first.max_score
+
+
+def test_a_metrics_file_saved_again_for_another_part_is_called_a_copy(tmp_path, rubric):
+    """One metrics file saved three times, as 6.1's, 6.2a's and 6.2b's (seen in a real
+    archive): the copies give 6.1's figures, and each copy's part is told so."""
+    epochs = b"0.015307 0.995292 0.015182 0.995250\n0.012250 0.996271 0.016857 0.994667\n"
+    labels = b"3\n" * 10_000
+    archive = write_zip(tmp_path / "assignment06_DoeJane.zip", [
+        *[(f"assignment06/results/{name}", epochs, T0)
+          for name in ("metrics-6-1.txt", "metrics-6-2-a.txt", "metrics-6-2-b.txt")],
+        ("assignment06/results/predictions-6-1.txt", labels, T0),
+        ("assignment06/results/predictions-6-2-a.txt", labels, T0),     # the same labels, as its own file
+    ])
+    report = check_submission(archive, rubric, tmp_path / "work")
+    copied = sorted((p.code, p.part, p.path, p.severity.value) for p in report.problems if p.code.startswith("copied-"))
+    assert copied == [("copied-metrics", "6.2a", "results/metrics-6-2-a.txt", "warning"),
+                      ("copied-metrics", "6.2b", "results/metrics-6-2-b.txt", "warning"),
+                      ("copied-predictions", "6.2a", "results/predictions-6-2-a.txt", "warning")]
+    assert problem(report, "copied-metrics", "results/metrics-6-2-b.txt").message == (
+        "results/metrics-6-2-b.txt (6.2b) has the same contents as results/metrics-6-1.txt (6.1): the "
+        "metrics it gives are 6.1's, not 6.2b's; save each part's own metrics from its own model")

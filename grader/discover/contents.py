@@ -101,6 +101,7 @@ def read_contents(layout: Layout, rubric: Rubric) -> Contents:
     figures = _notebook_figures(layout, rubric, problems)
     parts = {part.id: _read_part(part, layout, rubric, problems, figures.get(part.id)) for part in rubric.parts}
     problems.extend(_duplicate_plots(parts))
+    problems.extend(_copied_results(parts, layout.root))
     return Contents(parts, problems)
 
 
@@ -368,6 +369,35 @@ def _duplicate_plots(parts: dict[str, PartFiles]) -> list[Problem]:
                     f"{plot.path} ({part_id}) is the same image as {first[1]} ({first[0]}); "
                     f"save each part's own training curves",
                     Severity.ERROR, plot.path, part_id))
+    return problems
+
+
+# A part's results file with the same bytes as another part's: what the copy
+# reports is the other part's (seen: one metrics file saved three times as 6.1's,
+# 6.2a's and 6.2b's), so the report must say so beside any check it affects.
+_RESULT_FILES = {"predictions": "predictions_path", "metrics": "metrics_path"}
+
+
+def _copied_results(parts: dict[str, PartFiles], root: Path) -> list[Problem]:
+    """Predictions or metrics files of two parts that are different files with the same contents."""
+    problems = []
+    for role, attribute in _RESULT_FILES.items():
+        owners: dict[str, tuple[str, str]] = {}
+        for part_id, files in parts.items():
+            rel = getattr(files, attribute)
+            try:
+                digest = sha256_of(root / rel) if rel else None
+            except OSError:
+                digest = None
+            if digest is None:
+                continue
+            first = owners.setdefault(digest, (part_id, rel))
+            if first[0] != part_id and first[1] != rel:
+                problems.append(Problem(
+                    f"copied-{role}",
+                    f"{rel} ({part_id}) has the same contents as {first[1]} ({first[0]}): the {role} it gives are "
+                    f"{first[0]}'s, not {part_id}'s; save each part's own {role} from its own model",
+                    Severity.WARNING, rel, part_id))
     return problems
 
 
