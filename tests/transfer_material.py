@@ -71,6 +71,9 @@ def _build(folder: Path) -> None:
     x = rng.uniform(0, 255, size=(16, SIZE, SIZE, 3)).astype("float32")
     y = rng.integers(0, CLASSES, size=16)
     for name in MODELS:
+        # Layer names come from process-wide counters: cleared, the head is "dense"
+        # whatever the process built before (the tests assert on names).
+        keras.backend.clear_session()
         keras.utils.set_random_seed(7)
         model = _student_model(keras, name, weights)
         model.fit(x, y if name != "wrong_head" else y + 1, epochs=1, batch_size=8, verbose=0)

@@ -195,6 +195,7 @@ def write_synthetic_application_weights(path: Path, application: str, seed: int 
     mode saturates its ReLU6s and passes no gradient to a fine-tuned top block)."""
     import keras
 
+    keras.backend.clear_session()      # Keras's name counters too: the file's bytes are the seed's alone
     keras.utils.set_random_seed(seed)
     builder = getattr(keras.applications, application)
     shape = tuple(input_shape) if input_shape is not None else None
