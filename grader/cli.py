@@ -147,7 +147,7 @@ def run_cmd(paths, out, rubric_name, data_dir, sandbox_name, jobs, force, export
         data = load_test_data(rubric, settings.data_dir)
     for name, message in data.missing.items():
         err.print(f"[yellow]warning:[/] {message}")
-    for message in [*data.left_out.values(), *data.weights_missing.values()]:   # graded without them
+    for message in [*data.left_out.values(), *data.weights_missing.values(), *data.unofficial.values()]:
         err.print(f"[yellow]warning:[/] {escape(message)}")
     executor = _open_cluster(cluster_spec, settings, rubric, sandbox_name, rerun_options, out) if cluster_spec else None
     jobs = jobs or default_jobs(rubric)

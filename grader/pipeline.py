@@ -53,6 +53,9 @@ class HeldOutData:
     # path, or -> where it was looked for and how to get it.
     weights: dict[str, Path] = field(default_factory=dict)
     weights_missing: dict[str, str] = field(default_factory=dict)
+    # A test set of the official size whose files are not the official ones
+    # (grader/datasets/official.py): data set -> the note its parts carry.
+    unofficial: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ def load_test_data(rubric: Rubric, data_dir: Path | None = None) -> HeldOutData:
                     data.left_out[name] = loaded.left_out_summary()
                 if loaded.kept is not None:
                     data.kept[name] = (loaded.indexed, loaded.kept)
+                note = datasets.unofficial_test_files(dataset, data_dir, len(loaded.x))
+                if note:
+                    data.unofficial[name] = note
         except datasets.DataError as exc:  # missing, or there but unusable
             data.missing[name] = str(exc)
     for application, file_name in rubric.pretrained_weights.items():
@@ -194,7 +200,7 @@ def grade_submission(source: Path, rubric: Rubric, sandbox, data: HeldOutData, w
         grade.note = _first_error(report.problems) or "nothing could be read from the archive"
         grade.seconds = time.monotonic() - started
         return grade
-    grade.problems += _left_out_problems(report, rubric, data)
+    grade.problems += _left_out_problems(report, rubric, data) + _unofficial_data_problems(rubric, data)
     evaluation = _evaluate(report, rubric, sandbox, data, work_root)
     rerun_result = _rerun(report, rubric, sandbox, data, rerun, rerun_dir or work_root / "_rerun") if rerun else None
     not_run = "the models were not run"
@@ -255,6 +261,12 @@ def _model_jobs(report: CheckReport, rubric: Rubric, data: HeldOutData):
             continue
         jobs.append(job)
     return jobs, inputs
+
+
+def _unofficial_data_problems(rubric: Rubric, data: HeldOutData) -> list[Problem]:
+    """A note on each part graded on a test set that is not the official files."""
+    return [Problem("test-set-not-official", data.unofficial[part.dataset], Severity.INFO, part=part.id)
+            for part in rubric.parts if part.dataset in data.unofficial]
 
 
 def _left_out_problems(report: CheckReport, rubric: Rubric, data: HeldOutData) -> list[Problem]:

@@ -538,3 +538,50 @@ def test_loader_without_arrays_is_refused(rubric, tmp_path):
     with pytest.raises(DataError, match="folder of images"):
         datasets.load_test_set(folder_set, tmp_path)
 
+
+
+# ------------------------------------------------- the official files, or a copy
+
+
+@pytest.mark.shared
+def test_the_official_mnist_files_carry_no_note(mnist):
+    folder = SHARED_DATA / "mnist"
+    if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("../shared/data/mnist is absent")
+    assert datasets.unofficial_test_files(mnist, folder, 10_000) == ""
+
+
+def test_a_copy_of_the_official_size_is_named_with_its_digest(mnist, cifar, tmp_path):
+    """Stand-ins of the official size are copies as far as a student's figure goes:
+    each test file is named with its digest and the official one's."""
+    folder = datasets.write_synthetic_data(tmp_path, n_train=10, n_test=10_000, seed=1)
+    assert datasets.unofficial_test_files(mnist, folder, 10_000) == ""       # it says it is synthetic
+    (folder / "SYNTHETIC.txt").unlink()                                     # an instructor's copy does not
+    note = datasets.unofficial_test_files(mnist, folder, 10_000)
+    npz = folder / "datasets" / "mnist.npz"
+    found = datasets.official.file_digest(npz, "sha256")
+    assert note.startswith(f"The mnist test set graded here is not the official file: {npz} (sha256 {found[:12]}…, "
+                           "the official file's is 731c5ac60275…). The grader's accuracies are right for these images")
+    assert "weigh a reported_metrics_match or predictions_match_model result on this part" in note
+    batch = folder / "datasets" / "cifar-10-batches-py" / "test_batch"
+    note = datasets.unofficial_test_files(cifar, folder, 10_000)
+    assert f"{batch} (md5 " in note and "the official file's is 40351d587109…" in note
+    # A smaller stand-in is no copy of the official set; nor is a set that lost images.
+    assert datasets.unofficial_test_files(mnist, folder, 1_000) == ""
+    assert datasets.unofficial_test_files(cifar, folder, 9_999) == ""
+
+
+@pytest.mark.shared
+def test_the_jpeg_copy_of_cifar10_is_said_to_be_a_copy(cifar, shared_cifar10_dir):
+    note = datasets.unofficial_test_files(cifar, shared_cifar10_dir, 10_000)
+    assert "test_batch (md5 " in note and "the official file's is 40351d587109…" in note
+
+
+def test_graded_parts_carry_the_note_and_only_theirs(rubric):
+    from grader.pipeline import HeldOutData, _unofficial_data_problems
+
+    data = HeldOutData(unofficial={"cifar10": "not the official file"})
+    found = [(p.code, p.part, p.severity.value, p.message) for p in _unofficial_data_problems(rubric, data)]
+    cifar_parts = [part.id for part in rubric.parts if part.dataset == "cifar10"]
+    assert cifar_parts == ["6.2a", "6.2b"]
+    assert found == [("test-set-not-official", part, "info", "not the official file") for part in cifar_parts]

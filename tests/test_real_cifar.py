@@ -213,6 +213,11 @@ def test_a_real_submission_is_graded_on_the_real_cifar_test_set(shared_cifar10_d
     # tolerance is not widened for a copy of the test set (rubrics/assignment06.toml); the row says so.
     flagged = _check(grade, "6.2a", "reported_metrics_match")
     assert (flagged.score, flagged.evidence["integrity_flag"], flagged.evidence["threshold"]) == (0.0, True, 0.0147)
+    # ... and the parts graded on the copy say it is not the official test set (6.1's MNIST files are).
+    notes = {p.part: p.message for p in grade.problems if p.code == "test-set-not-official"}
+    assert sorted(notes) == ["6.2a", "6.2b"]
+    assert notes["6.2a"].startswith("The cifar10 test set graded here is not the official file: ")
+    assert "the official file's is 40351d587109…" in notes["6.2a"]
     # 6.2b: the student evaluated unscaled images (test loss 217); the figure is the model's on raw pixels.
     raw = _check(grade, "6.2b", "reported_metrics_match")
     assert (raw.score, raw.passed, raw.evidence["matched_scaling"]) == (raw.max_score, True, "raw")

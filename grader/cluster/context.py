@@ -45,6 +45,7 @@ class GradingContext(WorkerPlugin):
         self.weights = {name: Path(path).read_bytes() for name, path in data.weights.items()}
         self.weights_names = {name: Path(path).name for name, path in data.weights.items()}
         self.weights_missing = dict(data.weights_missing)
+        self.unofficial = dict(data.unofficial)
         self.name = "grader-context-" + self._digest()
 
     def _digest(self) -> str:
@@ -52,7 +53,7 @@ class GradingContext(WorkerPlugin):
         digest.update(pickle.dumps((self.rubric.model_dump(mode="json"), self.rerun, self.sandbox_name,
                                     sorted(self.missing.items()), self.data_dir, sorted(self.imagenet_names.items()),
                                     sorted(self.left_out.items()), sorted(self.weights_names.items()),
-                                    sorted(self.weights_missing.items()))))
+                                    sorted(self.weights_missing.items()), sorted(self.unofficial.items()))))
         kept = {name: indices for name, (_, indices) in self.kept.items()}
         for group in (self.inputs, self.labels, self.imagenet, self.weights, kept):
             for key in sorted(group):
@@ -89,7 +90,8 @@ class GradingContext(WorkerPlugin):
                                          imagenet_files=files or None,
                                          data_dir=Path(self.data_dir) if self.data_dir else None,
                                          left_out=self.left_out, kept=self.kept,
-                                         weights=weights, weights_missing=self.weights_missing)
+                                         weights=weights, weights_missing=self.weights_missing,
+                                         unofficial=self.unofficial)
             return self._data
 
     def sandbox(self):

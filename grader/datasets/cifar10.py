@@ -205,5 +205,19 @@ def cifar_class_names(dataset: Dataset, data_dir: Path) -> list[str]:
     )
 
 
+# The official archive (under each name Keras saves it as) and its batches, as
+# the data set's distribution and torchvision's download checks give them.
+_CIFAR_ARCHIVE_MD5 = ("md5", "c58f30108f718f92721af3b95e74349a")
+CIFAR_OFFICIAL = {
+    **{name: _CIFAR_ARCHIVE_MD5 for name in CIFAR_ARCHIVES},
+    "test_batch": ("md5", "40351d587109b95175f43aff81a1287e"),
+    "data_batch_1": ("md5", "c99cafc152244af753f735de768cd75f"),
+    "data_batch_2": ("md5", "d4bba439e000b95fd0a9bffe97cbabec"),
+    "data_batch_3": ("md5", "54ebc095f3ab1f0389bbae665268c751"),
+    "data_batch_4": ("md5", "634d18415352ddfa80567beed471001a"),
+    "data_batch_5": ("md5", "482c414d41f54cd18b22e5b47cb7c3cb"),
+}
+
 register(DatasetLoader("cifar10", files=cifar_files, load=load_cifar, class_names=cifar_class_names,
+                       official=CIFAR_OFFICIAL,
                        summary="the official CIFAR-10 Python batches, extracted or in the archive"))

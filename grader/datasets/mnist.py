@@ -106,5 +106,15 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-register(DatasetLoader("mnist", files=mnist_files, load=load_mnist,
+# Keras's download check for mnist.npz; the IDX files' digests as their
+# distribution (and torchvision) list them.
+MNIST_OFFICIAL = {
+    MNIST_NPZ: ("sha256", "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"),
+    "t10k-images-idx3-ubyte.gz": ("md5", "9fb629c4189551a2d022fa330f9573f3"),
+    "t10k-labels-idx1-ubyte.gz": ("md5", "ec29112dd5afa0611ce80d1b7f02629c"),
+    "train-images-idx3-ubyte.gz": ("md5", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    "train-labels-idx1-ubyte.gz": ("md5", "d53e105ee54ea40749a09fcbcd1e9432"),
+}
+
+register(DatasetLoader("mnist", files=mnist_files, load=load_mnist, official=MNIST_OFFICIAL,
                        summary="Keras's mnist.npz or the official IDX files"))

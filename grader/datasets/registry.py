@@ -68,6 +68,9 @@ class DatasetLoader:
     load: LoadFn | None = None           # None: no arrays (the student's own pictures, say)
     class_names: ClassNamesFn | None = None   # None: the rubric's names
     validate: Callable[[Dataset], "list[str]"] | None = None   # what a rubric's data set gets wrong
+    # The official files' digests, by file name: (hashlib algorithm, hex digest)
+    # (grader/datasets/official.py says when a test set is not the official one).
+    official: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 LOADERS: dict[str, DatasetLoader] = {}

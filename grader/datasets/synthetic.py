@@ -34,6 +34,9 @@ _SEGMENTS = {
 _DIGIT_SEGMENTS = ["abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", "abc", "abcdefg", "abcdfg"]
 
 
+# In every synthetic data folder: grader/datasets/official.py does not call it a copy of the real data.
+SYNTHETIC_MARKER = "SYNTHETIC.txt"
+
 def synthetic_mnist(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Digits drawn as seven-segment strokes, jittered and noisy: (n, 28, 28) uint8 and labels."""
     labels = rng.integers(0, 10, size=n)
@@ -125,6 +128,9 @@ def write_synthetic_data(
     out_dir = Path(out_dir)
     datasets_dir, models_dir = out_dir / "datasets", out_dir / "models"
     rng = np.random.default_rng(seed)
+    atomic_write_bytes(out_dir / SYNTHETIC_MARKER, (
+        f"Synthetic stand-ins in the real file formats (grader/datasets/synthetic.py, seed {seed}), "
+        "not the real data sets: they are not official copies of them either.\n").encode())
 
     (x_train, y_train), (x_test, y_test) = synthetic_mnist(n_train, rng), synthetic_mnist(n_test, rng)
     buffer = io.BytesIO()
@@ -157,7 +163,7 @@ def write_synthetic_data(
     return out_dir
 
 
-SYNTHETIC_VERSION = 1
+SYNTHETIC_VERSION = 2        # 2: the folder says it is synthetic (SYNTHETIC_MARKER)
 
 
 def ensure_synthetic_data(seed: int = 0, cache_dir: Path | None = None) -> Path:
