@@ -95,8 +95,12 @@ def main() -> int:
         runs = capped_reruns(args.submissions, args.sandbox, Path(tmp))
     for seconds, runtime, status in runs:
         print(f"capped re-run (max-epochs 1): {seconds:.0f} s  runtime {runtime}, {status}")
+    import era_notebooks as era
+
+    sources = era.keras2_submission_sources(weights_in_data=True)
+    cells = sum(1 if s.is_script else len(s.cells) for s in sources)
     print(f"median per submission:       {statistics.median(s for s, _, _ in runs):.0f} s "
-          f"({args.sandbox}, 5 sources, 31 cells)")
+          f"({args.sandbox}, {len(sources)} sources, {cells} cells)")
     return 0
 
 

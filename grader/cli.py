@@ -370,11 +370,15 @@ def rerun_cmd(archive, out, rubric_name, data_dir, sandbox_name, max_epochs, cel
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        console.print(f"Re-ran {archive.name} in the {result.backend} sandbox: [bold]{result.status}[/]"
-                      + (f" ({result.message})" if result.message else ""))
+        console.print(f"Re-ran {escape(archive.name)} in the {result.backend} sandbox: [bold]{result.status}[/]"
+                      + (f" ({escape(result.message)})" if result.message else ""), soft_wrap=True)
         for source in result.sources:
-            console.print(f"  {source.path}: {source.status}, {source.cells_run}/{source.cells_total} cells"
-                          + (f", executed notebook: {source.html}" if source.html else ""))
+            executed = f", executed notebook: {escape(str(source.html))}" if source.html else ""
+            console.print(f"  {escape(source.path)}: {source.status}, {source.cells_run}/{source.cells_total} cells"
+                          f"{executed}", soft_wrap=True)
+            for failure in source.failures:     # why each failing cell failed, as the report says
+                console.print(f"    cell {failure.cell}: {escape(failure.cause or failure.ename)}: "
+                              f"{escape(failure.explanation or failure.evalue)}", soft_wrap=True)
         reported = {pid: part.reported_accuracy for pid, part in result.parts.items()}
         parts = list(dict.fromkeys([*reported, *result.parts]))
         for part_id, verdict in zip(parts, compare_rerun(result, reported, max_epochs)):

@@ -28,6 +28,9 @@ class SandboxLimits(BaseModel):
     cpus: float = Field(default=1.0, gt=0)
     pids: int = Field(default=256, gt=0)
     tmpfs_mb: int = Field(default=256, gt=0)
+    # /dev/shm, where multiprocessing makes its locks (Keras 2's data-worker pools
+    # need them); Docker's own default size.
+    shm_mb: int = Field(default=64, gt=0)
     output_max_mb: int = Field(default=512, gt=0)        # what the host reads back
     max_image_pixels: int = Field(default=50_000_000, gt=0)
 

@@ -241,6 +241,29 @@ def keras3_all_parts_notebook() -> EraSource:
     ])
 
 
+def generator_workers_notebook() -> EraSource:
+    """ImageDataGenerator batches read by a pool of workers: fit_generator with
+    workers=4, use_multiprocessing=True, then fit(generator, steps_per_epoch=,
+    workers=2) and evaluate_generator, as 6.2b notebooks did to feed a GPU.
+    Keras 2 starts that pool in a thread whose failure it never reports; a
+    sandbox where multiprocessing cannot make its locks must not hang on it."""
+    return EraSource("6.2b_generator_workers.ipynb", "6.2b", python="3.7.12", cells=[
+        "import numpy as np\nfrom keras.preprocessing.image import ImageDataGenerator\n"
+        "from keras import layers, models",
+        "x = np.random.RandomState(0).rand(256, 8, 8, 1).astype('float32')\n"
+        "y = (x.mean(axis=(1, 2, 3)) > 0.5).astype('float32')\n"
+        "model = models.Sequential([layers.Flatten(input_shape=(8, 8, 1)), layers.Dense(1, activation='sigmoid')])\n"
+        "model.compile('sgd', 'binary_crossentropy', metrics=['acc'])\n"
+        "flow = ImageDataGenerator(horizontal_flip=True).flow(x, y, batch_size=32)",
+        "history = model.fit_generator(flow, steps_per_epoch=8, epochs=30, workers=4, use_multiprocessing=True,\n"
+        "                              verbose=0)\nprint('epochs run:', len(history.history['acc']))",
+        "history = model.fit(flow, steps_per_epoch=8, epochs=20, workers=2, verbose=0)\n"
+        "print('epochs run:', len(history.history['loss']))",
+        "loss, acc = model.evaluate_generator(flow, steps=4, workers=2, use_multiprocessing=True)\n"
+        "print('Test accuracy:', acc)",
+    ])
+
+
 def keras2_submission_sources(weights_in_data: bool) -> list[EraSource]:
     return [mnist_keras2_notebook(), cifar_colab_notebook(), cifar_augmented_windows_notebook(),
             resnet_windows_notebook(weights_in_data), mnist_script()]

@@ -223,6 +223,68 @@ def test_a_name_an_earlier_failed_cell_defines_is_its_consequence():
     assert explain("NameError", "name 'modle' is not defined", allowed=[], runtime="keras2")[0] == "student-code"
 
 
+# ------------------------------------------------------ reported vs re-run
+
+
+def _rerun_of_6_2b(rerun_accuracy: float, saved_output: float | None, capped: bool = False):
+    from grader.rerun import FitCall, PartRerun, RerunResult, SourceRun
+
+    source = SourceRun(path="6.2b.ipynb", kind="notebook", part="6.2b", status="ok", cells_run=7, cells_total=7,
+                       fit_calls=[FitCall("keras", "Sequential", 100, 1 if capped else 100, capped)],
+                       saved_test_accuracy=saved_output)
+    part = PartRerun(part="6.2b", rerun_accuracy=rerun_accuracy, sources=[source.path],
+                     epochs_capped=source.epochs_capped, epochs=source.epochs, saved_output_accuracy=saved_output)
+    return RerunResult(submission="x.zip", backend="docker", status="ok", sources=[source], parts={"6.2b": part},
+                       runtime="keras2", runtime_choice={"reason": "the code uses APIs Keras 3 removed"})
+
+
+def test_the_rerun_is_compared_with_the_saved_outputs_and_the_saved_model():
+    """Item 5: without a metrics file the notebook's saved outputs are the
+    reported figure; with one, the message gives both; rerun_reproduces adds
+    what the model the student saved scores on the test set."""
+    from types import SimpleNamespace
+
+    from grader.checks.registry import Recomputed
+    from grader.rerun import rerun_evidence
+    from grader.rerun.check import rerun_reproduces
+    from grader.rerun.compare import judge
+
+    inflated = judge(rerun_evidence(_rerun_of_6_2b(0.55, 0.7012), "6.2b"), None, 0.02)
+    assert (inflated.outcome, inflated.flagged) == ("not-reproduced", True)
+    assert inflated.message.startswith("reported 0.7012 is 0.1512 higher than the re-run's 0.5500")
+    both = judge(rerun_evidence(_rerun_of_6_2b(0.715, 0.7012), "6.2b"), 0.72, 0.02)
+    assert both.outcome == "reproduced" and both.message.endswith("; the notebook's saved outputs print 0.7012")
+    capped = judge(rerun_evidence(_rerun_of_6_2b(0.41, 0.7012, capped=True), "6.2b"), None, 0.02)
+    assert capped.outcome == "not-comparable" and "capped 100 -> 1" in capped.message
+
+    ctx = SimpleNamespace(rerun=rerun_evidence(_rerun_of_6_2b(0.715, 0.7012), "6.2b"),
+                          files=SimpleNamespace(metrics=SimpleNamespace(test_accuracy=0.72), notebook_figure=None,
+                                                metrics_path="results/6.2b/metrics.json"),
+                          recomputed=Recomputed(accuracy=0.7188))
+    result = rerun_reproduces(ctx, 3, {"tolerance": 0.02})
+    assert (result.score, result.evidence["saved_model_accuracy"], result.evidence["reported_accuracy"]) == \
+        (3, 0.7188, 0.72)
+    assert result.message == ("re-run 0.7150, reported 0.7200: reproduced (within 0.02, or better); the notebook's "
+                              "saved outputs print 0.7012; the saved model scores 0.7188 on the test set")
+
+
+def test_a_failure_line_says_the_data_file_once():
+    from grader.rerun.compare import _failure_line
+    from grader.rerun.records import CellFailure
+
+    evalue = ("[Errno 2] cifar-10-python.tar.gz is not in the instructor's data folder, and the re-run has no "
+              "network (Keras would download it from https://example.org/c.tar.gz). Fix: put cifar-10-python.tar.gz "
+              "in the data folder, then re-run: '/tmp/home/.keras/datasets/cifar-10-batches-py.tar.gz'")
+    cause, why = explain("FileNotFoundError", evalue, allowed=ALLOWED, runtime="keras2")
+    line = _failure_line(CellFailure(4, "FileNotFoundError", evalue, "", cause, why))
+    assert line.startswith("cell 4: FileNotFoundError: data not on these machines: cifar-10-python.tar.gz is not")
+    assert line.count("is not in the instructor's data folder") == 1
+    cause, why = explain("ValueError", "Shapes (None, 10) and (None, 1) are incompatible", allowed=[], runtime="keras2")
+    assert _failure_line(CellFailure(5, "ValueError", "Shapes (None, 10) and (None, 1) are incompatible", "", cause,
+                                     why)) == ("cell 5: ValueError: the student's code raised ValueError: Shapes "
+                                               "(None, 10) and (None, 1) are incompatible")
+
+
 # -------------------------------------------------------------------- paths
 
 
@@ -314,6 +376,81 @@ def test_keras3_notebook_gets_mnist_by_url_and_names_the_package_to_allow(era_da
     assert result.produced == ["results/6.1/model.keras"] and run.epochs == [(3, 1)]
 
 
+@pytest.mark.bwrap
+def test_generator_workers_do_not_hang_in_bubblewrap(era_data, rubric, tmp_path):
+    """fit_generator(workers=4, use_multiprocessing=True), fit(generator,
+    steps_per_epoch=, workers=2) and evaluate_generator in the Keras 2 runtime
+    under bubblewrap, whose /dev/shm its user cannot write: Keras 2's pool
+    would wait for ever (found by re-running a 6.2b notebook: its cell hit the
+    per-cell limit). Where the pool cannot be made, one worker reads the
+    batches, and the report says so; every cell runs."""
+    bwrap_backend("keras2")
+    source = era.generator_workers_notebook()
+    result = rerun_era(tmp_path / "assignment06", [source], bwrap_backend("keras3"), era_data, tmp_path / "work",
+                       rubric, cell_timeout=120, total_timeout=400)
+    [run] = result.sources
+    assert (result.runtime, run.status, run.cells_run, run.failures) == ("keras2", "ok", 5, [])
+    assert run.epochs == [(30, 1), (20, 1)]
+    assert "epochs run: 1" in printed(run.executed_notebook, 3).splitlines()     # after Keras's warning
+    assert printed(run.executed_notebook, 4).splitlines()[-1] == "epochs run: 1"
+    assert [line for line in printed(run.executed_notebook, 5).splitlines() if line.startswith("Test accuracy: ")]
+    # The sandbox gives /dev/shm a tmpfs of its own: the pools are made, nothing stood in.
+    assert [c for c in run.compat if "one worker and no pool" in c] == []
+
+
+def test_without_semaphores_a_pool_of_workers_becomes_one_worker(tmp_path, monkeypatch):
+    """The runner's fallback where a sandbox cannot make multiprocessing's locks:
+    Keras 2 would wait for ever on its pool; one worker reads the same batches."""
+    import importlib.util
+
+    from grader.rerun.stage import RUNNER
+
+    spec = importlib.util.spec_from_file_location("era_runner_pools", RUNNER)
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    log = tmp_path / "fit.jsonl"
+    monkeypatch.setenv(runner.FIT_LOG_ENV, str(log))
+    monkeypatch.setattr(runner, "_SEMAPHORES", False)
+    pooled = {"workers": 4, "use_multiprocessing": True}
+    runner._threads_when_no_semaphores(pooled, "fit")
+    passed_on = {"kwargs": {"workers": 2}}             # fit(**kwargs) in Keras 2's generator methods
+    runner._threads_when_no_semaphores(passed_on, "evaluate")
+    alone = {"workers": 1, "use_multiprocessing": False}
+    runner._threads_when_no_semaphores(alone, "predict")
+    assert pooled == {"workers": 1, "use_multiprocessing": False}
+    assert passed_on == {"kwargs": {"workers": 1, "use_multiprocessing": False}}
+    assert alone == {"workers": 1, "use_multiprocessing": False}
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["kind"], r["api"]) for r in logged] == [("compat", "fit(workers=4, use_multiprocessing=True)"),
+                                                        ("compat", "evaluate(workers=2, use_multiprocessing=False)")]
+    assert logged[0]["note"].startswith("ran with one worker and no pool: this sandbox cannot make")
+
+
+def test_a_cell_not_reached_keeps_none_of_the_students_outputs(tmp_path):
+    """The student's saved 'Test accuracy: 0.7012' in a cell the re-run never
+    reached (a time limit) must not pass for the re-run's figure: the runner
+    clears every code cell's outputs before it starts."""
+    import importlib.util
+
+    from grader.rerun.stage import RUNNER
+
+    spec = importlib.util.spec_from_file_location("era_runner", RUNNER)
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    path = tmp_path / era.write_source(tmp_path, era.cifar_augmented_windows_notebook())
+    notebook = nbformat.read(str(path), as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("  ", outputs=[nbformat.v4.new_output(
+        "stream", name="stdout", text="Test accuracy: 0.99\n")]))      # a blank cell is never run
+    nbformat.write(notebook, str(path))
+    entry = {"failures": []}
+    runner.run_notebook(path, tmp_path / "executed.ipynb", deadline=0.0, cell_timeout=10, entry=entry,
+                        sessions=set())
+    # No kernel here (the sandbox's kernel spec is not on the host) and no time left: no cell ran.
+    assert entry["status"] in ("crashed", "timeout") and entry.get("cells_run", 0) == 0
+    executed = nbformat.read(str(tmp_path / "executed.ipynb"), as_version=4)
+    assert cells_of(str(path))[6].outputs and not any(c.get("outputs") for c in executed.cells)
+
+
 # ------------------------------------------------------------- all of them
 
 
@@ -402,3 +539,29 @@ def test_a_model_no_current_loader_reads_is_retried_in_keras2(shared_dir, tmp_pa
         "6.1: loaded in the Keras 2 runtime (TensorFlow 2.15 with Keras 2.15); every loader of the keras3 "
         "runtime rejected it")
     assert merged.models["6.2a"] is missing
+
+
+def test_grade_rerun_prints_why_each_failing_cell_failed(tmp_path, monkeypatch):
+    """The console says per failing cell what the report says, and prints a student's
+    file names and the rubric's [sandbox] table as text, not as console markup."""
+    from click.testing import CliRunner
+
+    from grader.cli import main
+    from grader.rerun.records import CellFailure, RerunResult, SourceRun
+
+    archive = tmp_path / "assignment06_DoeJane.zip"
+    archive.write_bytes(b"PK\x05\x06" + b"\0" * 18)      # not opened: the re-run is stood in for
+    failure = CellFailure(3, "ModuleNotFoundError", "No module named 'xgboost'", "", "package-not-allowed",
+                          'xgboost is not among the course\'s allowed packages; add "xgboost" to packages in the '
+                          "rubric's [sandbox] table")
+    result = RerunResult(str(archive), "bwrap", "errors",
+                         message="the rubric pins the keras3 runtime ([sandbox] runtime)",
+                         sources=[SourceRun("6.1 [final].ipynb", "notebook", "6.1", "errors", cells_run=4, cells_total=4,
+                                            failures=[failure])])
+    monkeypatch.setattr("grader.rerun.rerun_archive", lambda *args, **kwargs: result)
+    monkeypatch.setattr("grader.cli._choose_sandbox", lambda name: None)
+    output = CliRunner().invoke(main, ["rerun", str(archive), "--rubric", "assignment06"]).output
+    assert "(the rubric pins the keras3 runtime ([sandbox] runtime))" in output
+    assert "  6.1 [final].ipynb: errors, 4/4 cells" in output
+    assert ("    cell 3: package-not-allowed: xgboost is not among the course's allowed packages; add \"xgboost\" "
+            "to packages in the rubric's [sandbox] table") in output

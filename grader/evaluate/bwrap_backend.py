@@ -186,6 +186,9 @@ class BwrapSandbox:
             *_binds_under_tmp(self._python_prefixes()),
             "--proc", "/proc",
             "--dev", "/dev",
+            # bwrap's /dev/shm is root's: without a tmpfs of its own there,
+            # multiprocessing cannot make a lock and Keras 2's worker pools hang.
+            "--perms", "1777", "--size", str(limits.shm_mb * 1024 * 1024), "--tmpfs", "/dev/shm",
             "--remount-ro", "/",
             "--chdir", "/tmp",
             "--clearenv",

@@ -241,6 +241,7 @@ class DockerSandbox:
             pids_limit=limits.pids,
             read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
+            shm_size=f"{limits.shm_mb}m",
             user=f"{SANDBOX_UID}:{SANDBOX_GID}",
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],

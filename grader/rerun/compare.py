@@ -23,6 +23,7 @@ move a retrained net's accuracy by far more than the binomial standard error
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,7 @@ def rerun_evidence(rerun: RerunResult, part_id: str) -> dict[str, Any]:
         "sources": [
             {"path": s.path, "status": s.status, "message": s.message, "cells_run": s.cells_run,
              "cells_total": s.cells_total, "failed_cells": [f.cell for f in s.failures],
-             "errors": [f"cell {f.cell}: {f.ename}: {f.evalue}" + (f" ({f.explanation})" if f.explanation else "")
-                        for f in s.failures[:5]],
+             "errors": [_failure_line(f) for f in s.failures[:5]],
              "causes": [f.cause for f in s.failures],
              "compat": list(s.compat),
              "html": s.html, "path_rewrites": len(s.path_rewrites)}
@@ -76,8 +76,27 @@ def rerun_evidence(rerun: RerunResult, part_id: str) -> dict[str, Any]:
     }
 
 
+def _failure_line(failure) -> str:
+    """'cell N: Error: what it said (why)', the why alone where it repeats what it said."""
+    said = f"cell {failure.cell}: {failure.ename}: "
+    gist = re.sub(r"^\[Errno \d+\]\s*", "", failure.evalue)[:60]
+    if failure.explanation and gist and gist in failure.explanation:
+        return said + failure.explanation
+    return said + failure.evalue + (f" ({failure.explanation})" if failure.explanation else "")
+
+
 def judge(evidence: dict[str, Any] | None, reported: float | None, tolerance: float) -> Verdict:
-    """The verdict for one part; see the module's docstring for the rule."""
+    """The verdict for one part; see the module's docstring for the rule. A
+    metrics file's figure is the one judged; where the notebook's saved outputs
+    print another, the message gives that too."""
+    verdict = _judge(evidence, reported, tolerance)
+    saved = (evidence or {}).get("saved_output_accuracy")
+    if reported is not None and saved is not None and abs(saved - reported) >= 5e-5:
+        verdict.message += f"; the notebook's saved outputs print {saved:.4f}"
+    return verdict
+
+
+def _judge(evidence: dict[str, Any] | None, reported: float | None, tolerance: float) -> Verdict:
     if evidence is None:
         return Verdict("not-verifiable", "the notebooks were not re-run (grade with --rerun)")
     if evidence.get("status") == "unavailable":

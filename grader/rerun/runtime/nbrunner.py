@@ -21,8 +21,10 @@ What it does, in order:
    every call; Keras's downloads (``load_data()``, ``weights="imagenet"``,
    ``get_file``) answered from the data folder by file name, never the
    network; in the Keras 2 runtime, the Keras 2 APIs that TensorFlow 2.15
-   dropped put back (each use recorded); a ``google.colab`` stub that says
-   what it did not do;
+   dropped put back (each use recorded); Keras's pools of data workers
+   (``workers=``, ``use_multiprocessing=``) run as one worker where the
+   sandbox cannot make multiprocessing's locks (recorded too); a
+   ``google.colab`` stub that says what it did not do;
 4. writes the executed notebooks, script logs and result.json to /output.
 
 Everything it writes is read by the host as untrusted data: the student's code
@@ -113,6 +115,7 @@ def _capping_fit(original, framework: str, max_epochs: int | None):
             bound = signature.bind(self, *args, **kwargs)
         except TypeError:
             return original(self, *args, **kwargs)   # let fit raise its own error
+        _threads_when_no_semaphores(bound.arguments, "fit")
         epochs = bound.arguments.get("epochs", signature.parameters["epochs"].default)
         initial = bound.arguments.get("initial_epoch", 0) or 0
         try:
@@ -120,7 +123,7 @@ def _capping_fit(original, framework: str, max_epochs: int | None):
         except (TypeError, ValueError):
             _log_fit({"framework": framework, "model": type(self).__name__, "epochs": None, "run": None,
                       "capped": False})
-            return original(self, *args, **kwargs)
+            return original(*bound.args, **bound.kwargs)
         planned = epochs - initial
         capped = max_epochs is not None and planned > max_epochs
         if capped:
@@ -131,6 +134,66 @@ def _capping_fit(original, framework: str, max_epochs: int | None):
 
     fit.__grader_capped__ = True
     return fit
+
+
+def _threads_if_needed(original, method: str):
+    """``evaluate`` / ``predict`` with ``use_multiprocessing`` handled as in fit."""
+    try:
+        signature = inspect.signature(original)
+    except (TypeError, ValueError):
+        return original
+    if "use_multiprocessing" not in signature.parameters:
+        return original   # Keras 3 has no such argument
+
+    @functools.wraps(original)
+    def method_with_threads(self, *args, **kwargs):
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:
+            return original(self, *args, **kwargs)
+        _threads_when_no_semaphores(bound.arguments, method)
+        return original(*bound.args, **bound.kwargs)
+
+    method_with_threads.__grader_threads__ = True
+    return method_with_threads
+
+
+_SEMAPHORES: bool | None = None
+
+
+def _semaphores_work() -> bool:
+    """Whether this sandbox lets multiprocessing make its locks (POSIX
+    semaphores in /dev/shm; a sandbox's /dev may not let its user write there)."""
+    global _SEMAPHORES
+    if _SEMAPHORES is None:
+        try:
+            import multiprocessing.synchronize
+
+            multiprocessing.synchronize.Lock(ctx=multiprocessing.get_context())
+            _SEMAPHORES = True
+        except (OSError, ImportError):
+            _SEMAPHORES = False
+    return _SEMAPHORES
+
+
+def _threads_when_no_semaphores(arguments: dict, method: str) -> None:
+    """``workers=`` / ``use_multiprocessing=`` where multiprocessing cannot make
+    a lock: Keras 2 starts its pool of workers (processes, or a ThreadPool,
+    which needs such a lock too) in a thread whose failure it never reports,
+    and the cell waits for batches for ever. One worker reads the same
+    batches in order, without a pool."""
+    extra = arguments.get("kwargs")
+    options = extra if isinstance(extra, dict) and {"workers", "use_multiprocessing"} & set(extra) else arguments
+    try:
+        workers = int(options.get("workers", 1) or 1)
+    except (TypeError, ValueError):
+        return
+    pooled = options.get("use_multiprocessing") is True or workers > 1
+    if pooled and not _semaphores_work():
+        asked = f"workers={workers}, use_multiprocessing={options.get('use_multiprocessing', False)}"
+        options["workers"], options["use_multiprocessing"] = 1, False
+        _log_compat(f"{method}({asked})", "ran with one worker and no pool: this sandbox cannot make "
+                                          "multiprocessing's locks (POSIX semaphores), which Keras's pool needs")
 
 
 def _under_data(path: str) -> bool:
@@ -278,6 +341,10 @@ def _patch_framework(name: str, max_epochs: int | None) -> None:
     model = getattr(module, "Model", None)
     if model is not None and not getattr(model.fit, "__grader_capped__", False):
         model.fit = _capping_fit(model.fit, name, max_epochs)
+    for method in ("evaluate", "predict"):
+        original = getattr(model, method, None)
+        if original is not None and not getattr(original, "__grader_threads__", False):
+            setattr(model, method, _threads_if_needed(original, method))
     if name == "keras" and _keras_major(module) == 2:
         _keras2_compat(module)
     # Keras 3 keeps get_file in file_utils; Keras 2 and tf_keras in data_utils.
@@ -588,6 +655,11 @@ def run_notebook(source: Path, executed: Path, deadline: float, cell_timeout: in
     code_cells = [(index, cell) for index, cell in enumerate(notebook.cells)
                   if cell.get("cell_type") == "code" and cell.get("source", "").strip()]
     entry["cells_total"] = len(code_cells)
+    for cell in notebook.cells:
+        # The student's own outputs must not pass for the re-run's where a cell
+        # is not run (a time limit, a dead kernel, a blank cell): "Test accuracy: 0.74".
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
 
     def cell_time(cell) -> int:
         return max(1, int(min(cell_timeout, deadline - time.monotonic())))
