@@ -186,6 +186,33 @@ def test_a_flat_data_folder_with_named_subfolders_is_linked_too(tmp_path):
     assert links["models/imagenet_class_index.json"] == "/inputs/imagenet/imagenet_class_index.json"
 
 
+def test_mnist_in_idx_files_is_given_to_load_data_as_mnist_npz(tmp_path):
+    """keras.datasets.mnist.load_data() reads only mnist.npz; a data folder with the
+    four official IDX files (as the grader's loader takes them) gets one made from them."""
+    import numpy as np
+
+    from grader import datasets
+
+    folder = datasets.write_synthetic_data(tmp_path / "idx", n_train=30, n_test=20, seed=2)
+    (folder / "datasets" / "mnist.npz").unlink()
+    mnist = tmp_path / "flat" / "mnist"                      # ../shared's layout: data/mnist/*.gz
+    mnist.mkdir(parents=True)
+    for path in (folder / "datasets").glob("*-ubyte.gz"):
+        shutil.copyfile(path, mnist / path.name)
+    staged = stage_data(tmp_path / "flat", tmp_path / "cache")
+    with np.load(staged / "datasets" / "mnist.npz") as made:
+        assert sorted(made.files) == ["x_test", "x_train", "y_test", "y_train"]
+        assert made["x_train"].shape == (30, 28, 28) and made["y_test"].shape == (20,)
+        assert np.array_equal(made["x_test"], datasets.read_idx(mnist / "t10k-images-idx3-ubyte.gz",
+                                                                 datasets.IDX_IMAGES_MAGIC))
+    assert (staged / "datasets" / "mnist.npz").stat().st_mode & 0o004
+    links = {link["path"]: link["target"] for link in keras_home_links(staged)}
+    assert links["datasets/mnist.npz"] == "/inputs/datasets/mnist.npz"
+    # Only three of the four: nothing is made, and load_data() names what is missing.
+    (mnist / "train-labels-idx1-ubyte.gz").unlink()
+    assert not (stage_data(tmp_path / "flat", tmp_path / "cache2") / "datasets" / "mnist.npz").exists()
+
+
 # ---------------------------------------------------------------- verdicts
 
 
