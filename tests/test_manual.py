@@ -232,7 +232,8 @@ def test_grading_leaves_the_manual_check_pending(graded_class, rubric):
     assert 'id="manual" data-pending="3" data-pending-points="30"' in summary
     assert '<a id="manual-template" href="manual_template.csv">' in summary
     assert "Blackboard: Doe, Jane (" + DOE + ") has 10 manual point(s) not given yet" in summary
-    assert "Total scores of graded submissions, without the 30 manual point(s) still pending" in summary
+    assert ("Final scores of the graded students (the attempt that counts, after the policy), without the 30 "
+            "manual point(s) still pending") in summary
     template = pd.read_csv(out / "manual_template.csv", keep_default_na=False, dtype=str)
     assert list(template.columns) == ["archive", "part", "check", "points", "comment", "max_points", "student"]
     assert sorted(template["archive"]) == sorted([DOE, ROE, POE])

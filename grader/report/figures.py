@@ -169,8 +169,8 @@ def score_histogram(edges: Sequence[float], counts: Sequence[int], median: float
     widths = [high - low for low, high in zip(edges[:-1], edges[1:])]
     axes.bar(edges[:-1], counts, width=widths, align="edge", color="#4a78b0", edgecolor="white")
     axes.set_xlim(edges[0], edges[-1])
-    axes.set_xlabel("total score")
-    axes.set_ylabel("submissions")
+    axes.set_xlabel("final score")
+    axes.set_ylabel("students")
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.grid(axis="y", alpha=0.3)
     if median is not None:
