@@ -598,3 +598,17 @@ def test_an_error_attempt_that_counts_has_no_final_score_in_its_report(tmp_path,
     assert "The parts that were graded come to 62." in report
     assert "= raw score" not in report
     assert by_username(out / "blackboard_grades.csv", "Username")["iivy"][blackboard_column(rubric)] == ""
+
+
+def test_a_due_offset_the_timezone_does_not_have_then_is_warned_about():
+    """23:59-05:00 on 6 November is 22:59 in Chicago (daylight saving ended on the 1st):
+    the last hour's Blackboard attempts, read in Chicago's time, would all be late."""
+    winter = GradingPolicy.model_validate({"due": "2026-11-06T23:59:00-05:00", "timezone": "America/Chicago"})
+    assert winter.zone_disagreement() == (
+        "[policy] due = 2026-11-06T23:59:00-05:00 is written with offset -05:00, but America/Chicago is at -06:00 "
+        "then (due 2026-11-06T22:59:00-06:00 there), and Blackboard attempt times are read in America/Chicago: "
+        "write the due date with -06:00 if 23:59 local time is meant")
+    assert ClassPolicy(winter).problems == [winter.zone_disagreement()]
+    summer = GradingPolicy.model_validate(POLICY)        # 6 October, -05:00: Chicago's daylight time
+    assert summer.zone_disagreement() == "" and ClassPolicy(summer).problems == []
+    assert GradingPolicy.model_validate({"due": "2026-11-06T23:59:00-05:00"}).zone_disagreement() == ""

@@ -99,6 +99,20 @@ class GradingPolicy(BaseModel):
     def grace(self) -> timedelta:
         return timedelta(minutes=self.grace_minutes)
 
+    def zone_disagreement(self) -> str:
+        """A warning when the due date's written offset is not the ``timezone``'s at
+        that moment ("" else): 23:59-05:00 in November is 22:59 in Chicago, so every
+        Blackboard attempt of the last hour, read in Chicago's time, would be late."""
+        if self.due is None or not self.timezone:
+            return ""
+        local = self.due.astimezone(zone_of(self.timezone))
+        if local.utcoffset() == self.due.utcoffset():
+            return ""
+        return (f"[policy] due = {self.due.isoformat()} is written with offset {offset_text(self.due.utcoffset())}, "
+                f"but {self.timezone} is at {offset_text(local.utcoffset())} then (due {local.isoformat()} there), "
+                f"and Blackboard attempt times are read in {self.timezone}: write the due date with "
+                f"{offset_text(local.utcoffset())} if {self.due.strftime('%H:%M')} local time is meant")
+
     def describe(self) -> list[str]:
         """The policy in words, for the class summary and the reports."""
         rule = {"latest": "the latest attempt counts (as LMS gradebooks do)",

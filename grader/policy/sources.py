@@ -23,7 +23,9 @@ class ClassPolicy:
 
     @property
     def problems(self) -> list[str]:
-        return [*(self.extensions.problems if self.extensions else []), *(self.times.problems if self.times else [])]
+        zone = self.policy.zone_disagreement()
+        return [*([zone] if zone else []), *(self.extensions.problems if self.extensions else []),
+                *(self.times.problems if self.times else [])]
 
 
 def load_class_policy(rubric: "Rubric", folder_policy: dict | None = None, where: str = "grade.toml",
