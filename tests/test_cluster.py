@@ -407,6 +407,45 @@ def test_a_scheduler_that_goes_away_ends_the_run_like_ctrl_c(course, one_worker,
     assert not list(out.rglob("*.tmp"))
 
 
+def test_rerun_on_a_cluster_worker_gives_the_local_rerun_and_links_its_notebook(course, tmp_path):
+    """--rerun on a cluster: the worker re-runs the notebook on the data folder (at the same
+    path), and the record and report point at the executed notebook under the
+    coordinator's output folder, not the worker's scratch one."""
+    from grader.cluster.session import open_executor
+    from grader.evaluate import choose_backend
+    from grader.pipeline import RerunOptions, load_test_data
+
+    rubric = course["rubric"]
+    folder = tmp_path / "class"
+    folder.mkdir()
+    _zip(folder / "assignment06_RossRay.zip", _example_members(*PART_61))
+    options = RerunOptions(max_epochs=1, cell_timeout=300, total_timeout=600)
+    data = load_test_data(rubric, course["data_dir"])
+    grade_batch(find_archives(folder), tmp_path / "local", rubric, choose_backend("bwrap"), data, rerun=options)
+    processes = DaskProcesses(tmp_path / "dask", workers=1)
+    try:
+        executor = open_executor(processes.address, None, "grade.toml", rubric.sandbox.cpus, "bwrap",
+                                 course["data_dir"], tmp_path / "cluster")
+        try:
+            summary = grade_batch(find_archives(folder), tmp_path / "cluster", rubric, None, data, rerun=options,
+                                  cluster=executor)
+        finally:
+            executor.close()
+    finally:
+        processes.stop()
+    assert summary.graded == 1 and summary.errors == 0
+    local, remote = (_records(tmp_path / where)["assignment06_RossRay.zip"]["rerun"] for where in ("local", "cluster"))
+    assert remote["status"] == local["status"] == "ok"
+    assert [(s["path"], s["status"], s["cells_run"], [c["run"] for c in s["fit_calls"]]) for s in remote["sources"]] \
+        == [(s["path"], s["status"], s["cells_run"], [c["run"] for c in s["fit_calls"]]) for s in local["sources"]]
+    assert [c["run"] for c in remote["sources"][0]["fit_calls"]] == [1]
+    executed = Path(remote["sources"][0]["html"])
+    assert executed.is_file() and executed.is_relative_to(tmp_path / "cluster")
+    report = (tmp_path / "cluster" / "reports" / "assignment06_RossRay.html").read_text()
+    assert 'id="rerun"' in report and 'href="../rerun/' in report
+    assert 0.0 <= remote["parts"]["6.1"]["rerun_accuracy"] <= 1.0
+
+
 def test_a_worker_without_the_sandbox_resource_is_named_before_anything_is_graded(course):
     from grader.cluster import ClusterError
 
