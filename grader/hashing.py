@@ -1,4 +1,5 @@
-"""File digests: archives for resuming, models for spotting copies, data files for run records."""
+"""File digests: archives for resuming, models for spotting copies, data files for run records
+and for telling the official data sets' files from copies."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ import hashlib
 from pathlib import Path
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file with a hashlib algorithm, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    return file_digest(path, "sha256")

@@ -559,7 +559,7 @@ def test_a_copy_of_the_official_size_is_named_with_its_digest(mnist, cifar, tmp_
     (folder / "SYNTHETIC.txt").unlink()                                     # an instructor's copy does not
     note = datasets.unofficial_test_files(mnist, folder, 10_000)
     npz = folder / "datasets" / "mnist.npz"
-    found = datasets.official.file_digest(npz, "sha256")
+    found = datasets.sha256_of(npz)
     assert note.startswith(f"The mnist test set graded here is not the official file: {npz} (sha256 {found[:12]}…, "
                            "the official file's is 731c5ac60275…). The grader's accuracies are right for these images")
     assert "weigh a reported_metrics_match or predictions_match_model result on this part" in note

@@ -15,19 +15,12 @@ data sets' own distributions and Keras's download checks.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from grader.datasets.registry import get_loader
+from grader.datasets.synthetic import SYNTHETIC_MARKER
+from grader.hashing import file_digest
 from grader.rubric import Dataset
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def unofficial_test_files(dataset: Dataset, data_dir: Path, images: int) -> str:
@@ -35,8 +28,6 @@ def unofficial_test_files(dataset: Dataset, data_dir: Path, images: int) -> str:
     official number of images but a file of it is not the official one ("" else:
     a smaller stand-in is no copy of the official set, nor is the project's
     synthetic data, and a file name the loader knows no digest for is not judged)."""
-    from grader.datasets.synthetic import SYNTHETIC_MARKER
-
     loader = get_loader(dataset.loader)
     if not loader.official or not dataset.test_size or images != dataset.test_size:
         return ""

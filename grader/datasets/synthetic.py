@@ -37,6 +37,7 @@ _DIGIT_SEGMENTS = ["abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", 
 # In every synthetic data folder: grader/datasets/official.py does not call it a copy of the real data.
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
 
+
 def synthetic_mnist(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Digits drawn as seven-segment strokes, jittered and noisy: (n, 28, 28) uint8 and labels."""
     labels = rng.integers(0, 10, size=n)
