@@ -21,9 +21,7 @@ or 50,000 training images stays cheap.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -31,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-import numpy as np
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 WINDOWS_ROOT = "C:\\Users\\jdoe\\Documents\\GitHub\\dsc650\\dsc650\\assignments\\assignment06"
@@ -289,24 +286,6 @@ def write_submission(folder: Path, sources: list[EraSource]) -> list[str]:
 # --------------------------------------------------------------------- data
 
 
-def _mnist_npz_bytes(mnist_dir: Path) -> bytes:
-    from grader.datasets import IDX_IMAGES_MAGIC, MNIST_IDX, read_idx
-
-    arrays = {}
-    for split, (images, labels) in MNIST_IDX.items():
-        arrays[f"x_{split}"] = read_idx(mnist_dir / f"{images}.gz", IDX_IMAGES_MAGIC)
-        arrays[f"y_{split}"] = _idx_labels(mnist_dir / f"{labels}.gz")
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def _idx_labels(path: Path) -> np.ndarray:
-    data = gzip.decompress(path.read_bytes())
-    assert int.from_bytes(data[:4], "big") == 0x00000801, f"{path} is not an IDX label file"
-    return np.frombuffer(data, dtype=np.uint8, offset=8)
-
-
 def era_data_dir(shared: Path, cifar_dir: Path, cache: Path, with_resnet_weights: bool = False) -> Path:
     """A data folder in Keras's layout from the real files: MNIST (train 60,000
     and test 10,000, as mnist.npz), CIFAR-10 (the shared JPEG copy's batches),
@@ -322,7 +301,9 @@ def era_data_dir(shared: Path, cifar_dir: Path, cache: Path, with_resnet_weights
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "datasets").mkdir(parents=True)
     (staging / "models").mkdir()
-    (staging / "datasets" / "mnist.npz").write_bytes(_mnist_npz_bytes(mnist_dir))
+    from grader.datasets import npz_from_idx
+
+    (staging / "datasets" / "mnist.npz").write_bytes(npz_from_idx(mnist_dir))
     shutil.copytree(cifar_dir / "cifar-10-batches-py", staging / "datasets" / "cifar-10-batches-py")
     shutil.copyfile(shared / "data" / "imagenet" / "imagenet_class_index.json",
                     staging / "models" / "imagenet_class_index.json")

@@ -22,7 +22,7 @@ from grader.datasets.fetch import Needed, fetch, needed
 from grader.datasets.imagenet import IMAGENET_CLASS_INDEX, RESNET50_WEIGHTS, imagenet_files, load_imagenet_class_index
 from grader.datasets.loading import dataset_files, load_class_names, load_split, load_test_set, load_train_set
 from grader.datasets.locations import DATA_DIR_ENV, cache_dir, copy_file, default_data_dir, search_dirs
-from grader.datasets.mnist import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, MNIST_IDX, MNIST_NPZ, read_idx
+from grader.datasets.mnist import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, MNIST_IDX, MNIST_NPZ, npz_from_idx, read_idx
 from grader.datasets.official import unofficial_test_files
 from grader.datasets.registry import LOADERS, DatasetLoader, LeftOut, LoadedSplit, dataset_problems, loader_names
 from grader.datasets.synthetic import (
@@ -41,7 +41,7 @@ __all__ = [
     "Needed", "RESNET50_WEIGHTS", "SYNTHETIC_VERSION", "cache_dir", "conform", "copy_file", "dataset_files",
     "dataset_problems", "default_data_dir", "ensure_synthetic_data", "fetch", "find_weights", "imagenet_files",
     "load_class_names", "load_imagenet_class_index", "load_split", "load_test_set", "load_train_set",
-    "loader_names", "needed", "read_idx", "search_dirs", "sha256_of", "synthetic_cifar", "synthetic_mnist", "unofficial_test_files",
-    "write_legacy_weights", "write_synthetic_application_weights", "write_synthetic_data",
-    "write_synthetic_images", "write_synthetic_resnet50_weights",
+    "loader_names", "needed", "npz_from_idx", "read_idx", "search_dirs", "sha256_of", "synthetic_cifar",
+    "synthetic_mnist", "unofficial_test_files", "write_legacy_weights", "write_synthetic_application_weights",
+    "write_synthetic_data", "write_synthetic_images", "write_synthetic_resnet50_weights",
 ]

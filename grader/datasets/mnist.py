@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import struct
 import zipfile
 from pathlib import Path
@@ -31,8 +32,7 @@ def mnist_files(dataset: Dataset, data_dir: Path, split: str) -> list[Path]:
     if npz is not None:
         return [npz]
     images_name, labels_name = MNIST_IDX[split]
-    images = first_file([images_name + ".gz", images_name], places)
-    labels = first_file([labels_name + ".gz", labels_name], places)
+    images, labels = _idx_files(places, split)
     if images is None or labels is None:
         raise DataMissing(
             f"MNIST {split} set",
@@ -43,19 +43,46 @@ def mnist_files(dataset: Dataset, data_dir: Path, split: str) -> list[Path]:
     return [images, labels]
 
 
+def _idx_files(places: list[Path], split: str) -> tuple[Path | None, Path | None]:
+    """The split's images and labels IDX files (gzip'd or not), where found."""
+    return tuple(first_file([name + ".gz", name], places) for name in MNIST_IDX[split])
+
+
+def _read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    x = read_idx(images_path, IDX_IMAGES_MAGIC)
+    y = read_idx(labels_path, IDX_LABELS_MAGIC)
+    if len(x) != len(y):
+        raise DataError(
+            f"{images_path} holds {len(x)} images but {labels_path} holds {len(y)} labels; "
+            "they must come from the same release: copy both again"
+        )
+    return x, y
+
+
+def npz_from_idx(data_dir: Path) -> bytes | None:
+    """Keras's ``mnist.npz`` (x_train, y_train, x_test, y_test) made from the four
+    IDX files in ``data_dir``'s places; None when a file is missing or there is an
+    npz already. Keras's ``mnist.load_data()`` reads only the npz."""
+    places = search_dirs(data_dir, "mnist")
+    if first_file([MNIST_NPZ], places) is not None:
+        return None
+    arrays = {}
+    for split in MNIST_IDX:
+        images, labels = _idx_files(places, split)
+        if images is None or labels is None:
+            return None
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = _read_idx_pair(images, labels)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
 def load_mnist(dataset: Dataset, data_dir: Path, split: str) -> LoadedSplit:
     source = mnist_files(dataset, data_dir, split)
     if len(source) == 1:
         x, y = _read_mnist_npz(source[0], split)
     else:
-        images_path, labels_path = source
-        x = read_idx(images_path, IDX_IMAGES_MAGIC)
-        y = read_idx(labels_path, IDX_LABELS_MAGIC)
-        if len(x) != len(y):
-            raise DataError(
-                f"{images_path} holds {len(x)} images but {labels_path} holds {len(y)} labels; "
-                "they must come from the same release: copy both again"
-            )
+        x, y = _read_idx_pair(*source)
     origin = str(source[0])
     x, y = conform(x, y, dataset, origin)
     return LoadedSplit(x, y, origin)

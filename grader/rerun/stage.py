@@ -12,7 +12,6 @@ builds over it.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -22,7 +21,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import nbformat
-import numpy as np
 
 from grader import datasets
 from grader.atomic import atomic_write_bytes, publish_folder
@@ -145,30 +143,20 @@ STAGED_LAYOUT = 2
 
 
 def _mnist_npz_from_idx(staging: Path) -> None:
-    """Keras's ``mnist.load_data()`` reads only ``mnist.npz``; the grader also takes
-    the four official IDX files. A data folder with those and no npz gets one in
-    ``datasets/``, written from them (the instructor's data, trusted), so the
-    notebooks' load_data() finds the same images the grader scores on."""
-    places = datasets.search_dirs(staging, "mnist")
-    if any((place / datasets.MNIST_NPZ).is_file() for place in places):
+    """A data folder with the four official MNIST IDX files and no mnist.npz (the
+    grader's loader takes either; Keras's ``mnist.load_data()`` only the npz) gets
+    one in ``datasets/``, made from them (the instructor's data, trusted), so the
+    notebooks' load_data() finds the images the grader scores on. A bad file is
+    left for the grader's own loading to name."""
+    try:
+        made = datasets.npz_from_idx(staging)
+    except datasets.DataError:
         return
-    arrays = {}
-    for split, (images_name, labels_name) in datasets.MNIST_IDX.items():
-        found = [next((place / name for place in places for name in (f"{stem}.gz", stem)
-                       if (place / name).is_file()), None) for stem in (images_name, labels_name)]
-        if None in found:
-            return                   # not all four: load_data() says which file is missing
-        try:
-            arrays[f"x_{split}"] = datasets.read_idx(found[0], datasets.IDX_IMAGES_MAGIC)
-            arrays[f"y_{split}"] = datasets.read_idx(found[1], datasets.IDX_LABELS_MAGIC)
-        except datasets.DataError:
-            return                   # the grader's own loading names the bad file
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    target = staging / "datasets" / datasets.MNIST_NPZ
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(buffer.getvalue())
-    target.chmod(0o644)
+    if made is not None:
+        target = staging / "datasets" / datasets.MNIST_NPZ
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(made)
+        target.chmod(0o644)
 
 
 def stage_data(data_dir: Path, cache_root: Path) -> Path:
