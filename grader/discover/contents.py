@@ -11,6 +11,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from grader.discover.documents import read_part_discussion, read_part_table
 from grader.discover.layout import shape_fits
@@ -352,24 +353,27 @@ def _read_plot(rel: str, part: Part, root: Path, problems: list[Problem]) -> Plo
     return PlotFile(rel, info)
 
 
+def _same_bytes(entries: Iterable[tuple[str, str, str]]) -> Iterator[tuple[str, str, str, str]]:
+    """(part, path, first part, first path) for each (part, path, digest) whose
+    digest a file of another part had first."""
+    owners: dict[str, tuple[str, str]] = {}
+    for part_id, path, digest in entries:
+        first = owners.setdefault(digest, (part_id, path))
+        if first[0] != part_id:
+            yield part_id, path, *first
+
+
 def _duplicate_plots(parts: dict[str, PartFiles]) -> list[Problem]:
     """Byte-identical plots used for two different parts. Blank images are left
     out: each is already a blank-plot error, and two empty canvases of one
     figure size are the same bytes without one being a copy of the other."""
-    owners: dict[str, tuple[str, str]] = {}
-    problems = []
-    for part_id, files in parts.items():
-        for plot in files.plots:
-            if plot.info is None or plot.info.blank:
-                continue
-            first = owners.setdefault(plot.info.sha256, (part_id, plot.path))
-            if first[0] != part_id:
-                problems.append(Problem(
-                    "duplicate-plot",
-                    f"{plot.path} ({part_id}) is the same image as {first[1]} ({first[0]}); "
+    plots = ((part_id, plot.path, plot.info.sha256) for part_id, files in parts.items() for plot in files.plots
+             if plot.info is not None and not plot.info.blank)
+    return [Problem("duplicate-plot",
+                    f"{path} ({part_id}) is the same image as {first_path} ({first_part}); "
                     f"save each part's own training curves",
-                    Severity.ERROR, plot.path, part_id))
-    return problems
+                    Severity.ERROR, path, part_id)
+            for part_id, path, first_part, first_path in _same_bytes(plots)]
 
 
 # A part's results file with the same bytes as another part's: what the copy
@@ -382,23 +386,26 @@ def _copied_results(parts: dict[str, PartFiles], root: Path) -> list[Problem]:
     """Predictions or metrics files of two parts that are different files with the same contents."""
     problems = []
     for role, attribute in _RESULT_FILES.items():
-        owners: dict[str, tuple[str, str]] = {}
-        for part_id, files in parts.items():
-            rel = getattr(files, attribute)
-            try:
-                digest = sha256_of(root / rel) if rel else None
-            except OSError:
-                digest = None
-            if digest is None:
-                continue
-            first = owners.setdefault(digest, (part_id, rel))
-            if first[0] != part_id and first[1] != rel:
-                problems.append(Problem(
-                    f"copied-{role}",
-                    f"{rel} ({part_id}) has the same contents as {first[1]} ({first[0]}): the {role} it gives are "
-                    f"{first[0]}'s, not {part_id}'s; save each part's own {role} from its own model",
-                    Severity.WARNING, rel, part_id))
+        files = []
+        for part_id, part_files in parts.items():
+            rel = getattr(part_files, attribute)
+            digest = _digest_or_none(root / rel) if rel else None
+            if digest is not None:
+                files.append((part_id, rel, digest))
+        problems += [Problem(f"copied-{role}",
+                             f"{rel} ({part_id}) has the same contents as {first_rel} ({first_part}): the {role} "
+                             f"it gives are {first_part}'s, not {part_id}'s; save each part's own {role} from its "
+                             "own model",
+                             Severity.WARNING, rel, part_id)
+                     for part_id, rel, first_part, first_rel in _same_bytes(files) if first_rel != rel]
     return problems
+
+
+def _digest_or_none(path: Path) -> str | None:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
 
 
 def _source_flags(sources: list[str], root: Path) -> dict:
