@@ -60,6 +60,18 @@ def failures_by_cell(source) -> dict[int, str]:
     return {f.cell: f.cause for f in source.failures}
 
 
+def sandbox_runner(name: str):
+    """A fresh copy of the re-run's in-sandbox runner (the grader's own code) as a module here."""
+    import importlib.util
+
+    from grader.rerun.stage import RUNNER
+
+    spec = importlib.util.spec_from_file_location(name, RUNNER)
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    return runner
+
+
 def rerun_era(folder: Path, sources: list[era.EraSource], backend, data: Path, work: Path, rubric, **options):
     paths = era.write_submission(folder, sources)
     settings = {"max_epochs": 1, "cell_timeout": 300, "total_timeout": 900} | options
@@ -401,13 +413,7 @@ def test_generator_workers_do_not_hang_in_bubblewrap(era_data, rubric, tmp_path)
 def test_without_semaphores_a_pool_of_workers_becomes_one_worker(tmp_path, monkeypatch):
     """The runner's fallback where a sandbox cannot make multiprocessing's locks:
     Keras 2 would wait for ever on its pool; one worker reads the same batches."""
-    import importlib.util
-
-    from grader.rerun.stage import RUNNER
-
-    spec = importlib.util.spec_from_file_location("era_runner_pools", RUNNER)
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+    runner = sandbox_runner("era_runner_pools")
     log = tmp_path / "fit.jsonl"
     monkeypatch.setenv(runner.FIT_LOG_ENV, str(log))
     monkeypatch.setattr(runner, "_SEMAPHORES", False)
@@ -430,13 +436,7 @@ def test_a_cell_not_reached_keeps_none_of_the_students_outputs(tmp_path):
     """The student's saved 'Test accuracy: 0.7012' in a cell the re-run never
     reached (a time limit) must not pass for the re-run's figure: the runner
     clears every code cell's outputs before it starts."""
-    import importlib.util
-
-    from grader.rerun.stage import RUNNER
-
-    spec = importlib.util.spec_from_file_location("era_runner", RUNNER)
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+    runner = sandbox_runner("era_runner")
     path = tmp_path / era.write_source(tmp_path, era.cifar_augmented_windows_notebook())
     notebook = nbformat.read(str(path), as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell("  ", outputs=[nbformat.v4.new_output(
