@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -270,6 +271,16 @@ def test_imagenet_labels_agree_with_rerun(rubric):
     assert result.evidence["agreement"] == 0.5
     assert result.score == pytest.approx(15 * 0.5 / 0.8)
     assert "1 of 2 reported labels agree" in result.message
+
+
+def test_imagenet_labels_without_the_images_say_why_they_are_not_verifiable(rubric):
+    # Labels but no pictures in the archive: nothing ran for 6.3, whatever ran for the other parts.
+    files = PartFiles("6.3", imagenet_path="results/p.txt", imagenet=_imagenet("cat.jpg", "tabby"))
+    ctx = dataclasses.replace(_ctx(rubric, "6.3", files=files), not_run="2 of 2 evaluated in the docker sandbox in 12 s")
+    result = _run("imagenet_labels_match", ctx, points=15)
+    assert (result.score, result.evidence["not_verifiable"]) == (0.0, True)
+    assert result.message == ("not verifiable: the submission holds none of the images it classified, so they "
+                              "cannot be classified again; include them in images/")
 
 
 def test_imagenet_without_weights_is_never_passed_silently(rubric):

@@ -56,7 +56,11 @@ def imagenet_labels_match(ctx: CheckContext, points: float, params: dict) -> Che
                            f"{ctx.part.canonical_path('predictions')}")
     rerun = ctx.imagenet
     if rerun is None:
-        return CheckResult("imagenet_labels_match", 0.0, points, False, f"not verifiable: {ctx.not_run}",
+        # No images in the submission, no sandbox job: the run's summary would not say why.
+        why = ctx.not_run if ctx.files.images else (
+            f"the submission holds none of the images it classified, so they cannot be classified again; "
+            f"include them in {ctx.part.input_dirs[0] if ctx.part.input_dirs else 'images'}/")
+        return CheckResult("imagenet_labels_match", 0.0, points, False, f"not verifiable: {why}",
                            {"not_verifiable": True})
     if not rerun.ok:
         return CheckResult("imagenet_labels_match", 0.0, points, False, f"not verifiable: {rerun.message}",
